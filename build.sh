@@ -1,0 +1,60 @@
+#!/bin/bash
+# build.sh run    install what is missing, build, install, and run greetingd in
+#                 the foreground with the shipped configuration
+# build.sh check  install what is missing, build with -Werror, and run the whole
+#                 test suite: plain (with valgrind), under ASan+UBSan, and distcheck
+# Debian 12, as root. Builds in build/ and build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
+RUN_PACKAGES=(netcat-openbsd)
+CHECK_PACKAGES=(valgrind systemd util-linux procps)
+
+install_missing() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return
+	echo "build.sh: installing ${missing[*]}"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# configure_in DIR ARGS...: (re)configure a build directory.
+configure_in() {
+	local dir=$1
+	shift
+	[ -x configure ] || ./autogen.sh
+	mkdir -p "$dir"
+	(cd "$dir" && ../configure --sysconfdir=/etc "$@")
+}
+
+jobs=$(nproc)
+case "${1:-}" in
+run)
+	install_missing "${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}"
+	configure_in build --prefix=/usr/local
+	make -C build -j"$jobs"
+	make -C build install
+	echo "build.sh: greetingd runs in the foreground; try: greet 127.0.0.1 12345 (or nc 127.0.0.1 12345)"
+	exec /usr/local/sbin/greetingd -c conf/greetingd.conf
+	;;
+check)
+	install_missing "${BUILD_PACKAGES[@]}" "${CHECK_PACKAGES[@]}"
+	./autogen.sh
+	configure_in build --enable-werror
+	make -C build -j"$jobs"
+	make -C build -j"$jobs" check || { cat build/test-suite.log; exit 1; }
+	configure_in build-asan --enable-werror --enable-sanitizers
+	make -C build-asan -j"$jobs"
+	make -C build-asan -j"$jobs" check || { cat build-asan/test-suite.log; exit 1; }
+	make -C build -j"$jobs" distcheck
+	echo "build.sh: all tests passed"
+	;;
+*)
+	sed -n '2,7s/^# \{0,1\}//p' "$0"
+	exit 2
+	;;
+esac

@@ -1,0 +1,621 @@
+/* Reading greetingd.conf in two passes.
+ *
+ * inih does the INI syntax. Our reader feeds it one line at a time, which
+ * gives us the line numbers its handler lacks, and vets each line first:
+ * a line inih would split (longer than its buffer) or misparse (a NUL, a
+ * bad section header, no '=') is reported and handed over blank, so every
+ * error in the file is found in one run and no half line is ever parsed.
+ * Leading whitespace is stripped, so indented lines are never taken as
+ * inih's multi-line continuations.
+ *
+ * The handler only records each key's raw value and line. Validation then
+ * runs per section, in dependency order (type before port, port before host),
+ * and resolves addresses, so that --test-config and a reload see everything
+ * the daemon would. */
+#include <ini.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "macro.h"
+#include "strutil.h"
+
+#define SECTION_NAME_MAX 64
+#define MAX_CLIENTS_MAX 1000000
+#define GLOBAL_SECTION "greetingd"
+#define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
+
+enum key {
+	KEY_FAMILY,
+	KEY_TYPE,
+	KEY_PROTOCOL,
+	KEY_HOST,
+	KEY_PORT,
+	KEY_PATH,
+	KEY_GREETING,
+	KEY_GREETING_FILE,
+	KEY_TIMEOUT,
+	KEY_MAX_CLIENTS,
+	_KEY_MAX,
+};
+
+static const struct {
+	const char *name;
+	unsigned char global, listener; /* where the key may stand */
+} keys[_KEY_MAX] = {
+	[KEY_FAMILY] = { "family", 0, 1 },
+	[KEY_TYPE] = { "type", 0, 1 },
+	[KEY_PROTOCOL] = { "protocol", 0, 1 },
+	[KEY_HOST] = { "host", 0, 1 },
+	[KEY_PORT] = { "port", 0, 1 },
+	[KEY_PATH] = { "path", 0, 1 },
+	[KEY_GREETING] = { "greeting", 1, 1 },
+	[KEY_GREETING_FILE] = { "greeting-file", 1, 1 },
+	[KEY_TIMEOUT] = { "timeout", 1, 1 },
+	[KEY_MAX_CLIENTS] = { "max-clients", 1, 0 },
+};
+
+struct section {
+	char *name;
+	unsigned line;
+	char *value[_KEY_MAX];
+	unsigned key_line[_KEY_MAX];
+};
+
+struct parser {
+	struct config *config;
+	const char *text;
+	size_t size, pos;
+	unsigned line;
+	struct section *sections;
+	size_t n_sections;
+	struct section *current; /* NULL before the first header or after a bad one */
+	bool skip_keys;          /* the current header was rejected */
+	bool oom;
+};
+
+static struct config *config_new(const char *name)
+{
+	_cleanup_(config_freep) struct config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->path = strdup(name);
+	c->errors = calloc(CONFIG_ERRORS_MAX + 1, sizeof(char *));
+	c->greeting = greeting_new(CONFIG_DEFAULT_GREETING, strlen(CONFIG_DEFAULT_GREETING));
+	c->timeout_usec = CONFIG_DEFAULT_TIMEOUT_USEC;
+	c->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
+	if (!c->path || !c->errors || !c->greeting)
+		return NULL;
+	return TAKE_PTR(c);
+}
+
+/* Records "FILE:LINE: KEY: message" (LINE and KEY when known). Returns -EINVAL. */
+_printf_(4, 5) static int config_error(struct parser *p, unsigned line, const char *key, const char *format, ...)
+{
+	struct config *c = p->config;
+	char msg[512];
+	va_list ap;
+	char *s;
+	int k;
+
+	if (c->n_errors > CONFIG_ERRORS_MAX)
+		return -EINVAL;
+	if (c->n_errors == CONFIG_ERRORS_MAX) {
+		k = asprintf(&s, "%s: too many errors, giving up after %d", c->path, CONFIG_ERRORS_MAX);
+	} else {
+		va_start(ap, format);
+		vsnprintf(msg, sizeof(msg), format, ap);
+		va_end(ap);
+		if (line == 0)
+			k = asprintf(&s, "%s: %s", c->path, msg);
+		else if (!key)
+			k = asprintf(&s, "%s:%u: %s", c->path, line, msg);
+		else
+			k = asprintf(&s, "%s:%u: %s: %s", c->path, line, key, msg);
+	}
+	if (k < 0) {
+		p->oom = true;
+		return -EINVAL;
+	}
+	c->errors[c->n_errors++] = s;
+	return -EINVAL;
+}
+
+static struct section *section_find(struct parser *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_sections; i++)
+		if (streq(p->sections[i].name, name))
+			return &p->sections[i];
+	return NULL;
+}
+
+static bool section_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > SECTION_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", s[i]) || s[i] == '\0')
+			return false;
+	return true;
+}
+
+/* A "[name]" line: record the section, or report why not. */
+static void parse_header(struct parser *p, const char *line, size_t len)
+{
+	const char *end = memchr(line, ']', len);
+	size_t namelen;
+	struct section *s;
+
+	p->current = NULL;
+	p->skip_keys = true;
+	if (!end) {
+		config_error(p, p->line, NULL, "section header without a closing ]");
+		return;
+	}
+	for (const char *q = end + 1; q < line + len; q++)
+		if (*q == ';' || *q == '#')
+			break;
+		else if (*q != ' ' && *q != '\t') {
+			config_error(p, p->line, NULL, "unexpected text after the section header");
+			return;
+		}
+	namelen = (size_t)(end - line - 1);
+	if (!section_name_valid(line + 1, namelen)) {
+		config_error(p, p->line, NULL,
+			     "section name must be 1 to %d characters of letters, digits, '_', '.' and '-'",
+			     SECTION_NAME_MAX);
+		return;
+	}
+	_cleanup_free_ char *name = strndup(line + 1, namelen);
+	if (!name) {
+		p->oom = true;
+		return;
+	}
+	s = section_find(p, name);
+	if (s) {
+		config_error(p, p->line, NULL, "section [%s] is already defined at line %u", name, s->line);
+		return;
+	}
+	s = realloc(p->sections, (p->n_sections + 1) * sizeof(*s));
+	if (!s) {
+		p->oom = true;
+		return;
+	}
+	p->sections = s;
+	p->current = &s[p->n_sections++];
+	*p->current = (struct section){ .name = TAKE_PTR(name), .line = p->line };
+	p->skip_keys = false;
+}
+
+/* ini_reader: the next line of p->text, vetted (see the top of this file). */
+static char *config_reader(char *buf, int num, void *stream)
+{
+	struct parser *p = stream;
+	const char *line, *nl;
+	size_t len, rawlen, max = num > 3 ? (size_t)num - 3 : 0;
+
+	if (p->pos >= p->size)
+		return NULL;
+	line = p->text + p->pos;
+	nl = memchr(line, '\n', p->size - p->pos);
+	rawlen = nl ? (size_t)(nl - line) : p->size - p->pos;
+	p->pos += rawlen + (nl ? 1 : 0);
+	p->line++;
+	buf[0] = '\0';
+
+	len = rawlen;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (p->line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+		line += 3, len -= 3; /* a UTF-8 byte order mark */
+	if (memchr(line, '\0', len)) {
+		config_error(p, p->line, NULL, "line contains a NUL byte; is this a text file?");
+		return buf;
+	}
+	if (len > max) {
+		config_error(p, p->line, NULL, "line is %zu bytes long; inih reads lines of at most %zu bytes", len, max);
+		return buf;
+	}
+	while (len > 0 && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	if (len == 0 || *line == ';' || *line == '#')
+		return buf;
+	if (*line == '[') {
+		parse_header(p, line, len);
+	} else {
+		/* inih stops looking for '=' at an inline " ;" comment. */
+		size_t eq = 0;
+		const char *semi = NULL;
+
+		while (eq < len && line[eq] != '=' && line[eq] != ':')
+			eq++;
+		for (size_t i = 1; i < len; i++)
+			if (line[i] == ';' && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
+				semi = line + i;
+				break;
+			}
+		if (eq >= len || (semi && line + eq > semi)) {
+			config_error(p, p->line, NULL, "expected \"key = value\" or a [section] header");
+			return buf;
+		}
+		if (p->skip_keys)
+			return buf; /* under a rejected header: reported once, there */
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* ini_handler: record one key of the current section. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	struct section *s = p->current;
+	bool global;
+	int k;
+
+	if (!s) {
+		config_error(p, p->line, name, "key outside any section: put it under [%s] or a listener's [name]",
+			     GLOBAL_SECTION);
+		return 1;
+	}
+	global = streq(section, GLOBAL_SECTION);
+	for (k = 0; k < _KEY_MAX; k++)
+		if (streq(name, keys[k].name))
+			break;
+	if (k == _KEY_MAX) {
+		config_error(p, p->line, name, "unknown key; [%s] takes %s", section,
+			     global ? "greeting, greeting-file, timeout, max-clients"
+				    : "family, type, protocol, host, port, path, greeting, greeting-file, timeout");
+		return 1;
+	}
+	if (global ? !keys[k].global : !keys[k].listener) {
+		config_error(p, p->line, name, "only valid in %s", global ? "a listener's section" : "[" GLOBAL_SECTION "]");
+		return 1;
+	}
+	if (s->key_line[k]) {
+		config_error(p, p->line, name, "already set at line %u", s->key_line[k]);
+		return 1;
+	}
+	s->value[k] = strdup(value);
+	if (!s->value[k]) {
+		p->oom = true;
+		return 0;
+	}
+	s->key_line[k] = p->line;
+	return 1;
+}
+
+/* Validation, one key at a time; each reports its own errors. */
+
+#define KEY_ERROR(p, s, k, ...) config_error((p), (s)->key_line[k], keys[k].name, __VA_ARGS__)
+
+static int load_greeting(struct parser *p, const struct section *s, struct greeting **ret)
+{
+	const char *text = s->value[KEY_GREETING], *file = s->value[KEY_GREETING_FILE], *bad = NULL;
+	int r;
+
+	if (text && file) {
+		enum key later = s->key_line[KEY_GREETING] > s->key_line[KEY_GREETING_FILE] ? KEY_GREETING : KEY_GREETING_FILE;
+		KEY_ERROR(p, s, later, "greeting and greeting-file exclude each other; keep one");
+		return -EINVAL;
+	}
+	if (text) {
+		r = greeting_unescape(text, ret, &bad);
+		if (r == -EINVAL) {
+			KEY_ERROR(p, s, KEY_GREETING, "unknown escape \"%.4s\": use \\n \\r \\t \\\\ or \\xHH", bad);
+			return r;
+		}
+		if (r < 0)
+			return p->oom = true, r;
+		if ((*ret)->size == 0) {
+			*ret = greeting_unref(*ret);
+			KEY_ERROR(p, s, KEY_GREETING, "is empty");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (file) {
+		_cleanup_free_ char *full = NULL;
+
+		if (file[0] == '\0') {
+			KEY_ERROR(p, s, KEY_GREETING_FILE, "needs a file name");
+			return -EINVAL;
+		}
+		if (file[0] != '/') {
+			/* Relative to the directory of the configuration file. */
+			_cleanup_free_ char *copy = strdup(p->config->path);
+			if (!copy || asprintf(&full, "%s/%s", dirname(copy), file) < 0)
+				return p->oom = true, -ENOMEM;
+			file = full;
+		}
+		r = greeting_read_file(file, ret);
+		if (r == -EFBIG)
+			KEY_ERROR(p, s, KEY_GREETING_FILE, "%s is larger than %d bytes", file, GREETING_MAX_SIZE);
+		else if (r == -EINVAL)
+			KEY_ERROR(p, s, KEY_GREETING_FILE, "%s is not a regular file", file);
+		else if (r < 0)
+			KEY_ERROR(p, s, KEY_GREETING_FILE, "cannot read %s: %s", file, strerror(-r));
+		else if ((*ret)->size == 0) {
+			*ret = greeting_unref(*ret);
+			KEY_ERROR(p, s, KEY_GREETING_FILE, "%s is empty", file);
+			return -EINVAL;
+		}
+		return r;
+	}
+	*ret = NULL;
+	return 0;
+}
+
+static int load_timeout(struct parser *p, const struct section *s, uint64_t *ret)
+{
+	const char *v = s->value[KEY_TIMEOUT];
+	uint64_t t;
+
+	if (!v)
+		return 0;
+	if (parse_duration_usec(v, &t) < 0 || t < USEC_PER_MSEC || t > 3600 * USEC_PER_SEC) {
+		KEY_ERROR(p, s, KEY_TIMEOUT, "\"%s\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)", v);
+		return -EINVAL;
+	}
+	*ret = t;
+	return 0;
+}
+
+static void load_global(struct parser *p, const struct section *s)
+{
+	struct config *c = p->config;
+	struct greeting *g = NULL;
+	uint64_t v;
+
+	if (load_greeting(p, s, &g) == 0 && g) {
+		greeting_unref(c->greeting);
+		c->greeting = g;
+	}
+	load_timeout(p, s, &c->timeout_usec);
+	if (s->value[KEY_MAX_CLIENTS]) {
+		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0)
+			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d",
+				  s->value[KEY_MAX_CLIENTS], MAX_CLIENTS_MAX);
+		else
+			c->max_clients = (unsigned)v;
+	}
+}
+
+/* family, type and protocol; 0 when all three are valid. */
+static int load_socket_kind(struct parser *p, const struct section *s, struct listener_config *l)
+{
+	const char *v;
+	char err[256];
+	int r = 0, x;
+
+	l->family = AF_UNSPEC;
+	l->type = SOCK_STREAM;
+	if ((v = s->value[KEY_FAMILY])) {
+		x = family_from_string(v);
+		if (x < 0)
+			r = KEY_ERROR(p, s, KEY_FAMILY, "\"%s\" is not one of inet, inet6, unix or any (AF_INET, PF_INET, "
+							"AF_INET6, AF_UNIX, PF_UNIX are accepted too)", v);
+		else
+			l->family = x;
+	} else if (s->value[KEY_PATH])
+		l->family = AF_UNIX; /* path alone says unix */
+	if ((v = s->value[KEY_TYPE])) {
+		x = type_from_string(v);
+		if (x < 0)
+			r = KEY_ERROR(p, s, KEY_TYPE, "\"%s\" is not one of stream, dgram or seqpacket", v);
+		else
+			l->type = x;
+	}
+	if ((v = s->value[KEY_PROTOCOL])) {
+		x = protocol_from_string(v);
+		if (x < 0)
+			return KEY_ERROR(p, s, KEY_PROTOCOL, "\"%s\" is not a number between 0 and 255 or a name from /etc/protocols", v);
+		l->protocol = x;
+		if (r == 0 && protocol_check(l->family, l->type, l->protocol, err, sizeof(err)) < 0)
+			return KEY_ERROR(p, s, KEY_PROTOCOL, "%s", err);
+	} else if (r == 0 && protocol_check(l->family, l->type, 0, err, sizeof(err)) < 0)
+		return config_error(p, s->line, NULL, "[%s]: %s", s->name, err);
+	return r;
+}
+
+/* Keys that make no sense together with the family. */
+static int check_family_keys(struct parser *p, const struct section *s, const struct listener_config *l)
+{
+	static const enum key inet_only[] = { KEY_HOST, KEY_PORT };
+	int r = 0;
+
+	if (l->family == AF_UNIX) {
+		for (size_t i = 0; i < ELEMENTSOF(inet_only); i++)
+			if (s->value[inet_only[i]])
+				r = KEY_ERROR(p, s, inet_only[i], "not used with family = unix; use path");
+		if (!s->value[KEY_PATH])
+			r = config_error(p, s->line, NULL, "[%s]: family = unix needs a path", s->name);
+	} else {
+		if (s->value[KEY_PATH])
+			r = KEY_ERROR(p, s, KEY_PATH, "only used with family = unix, not %s", family_to_string(l->family));
+		if (!s->value[KEY_PORT])
+			r = config_error(p, s->line, NULL, "[%s]: a port is required (a number, or a service name)", s->name);
+	}
+	return r;
+}
+
+static int load_addresses(struct parser *p, const struct section *s, struct listener_config *l)
+{
+	const char *host = s->value[KEY_HOST];
+	char err[256];
+	uint16_t port;
+	int r;
+
+	if (l->family == AF_UNIX) {
+		l->addresses = calloc(1, sizeof(*l->addresses));
+		if (!l->addresses)
+			return p->oom = true, -ENOMEM;
+		r = address_from_unix_path(s->value[KEY_PATH], l->type, l->addresses, err, sizeof(err));
+		if (r < 0)
+			return KEY_ERROR(p, s, KEY_PATH, "\"%s\" %s", s->value[KEY_PATH], err), r;
+		l->n_addresses = 1;
+		return 0;
+	}
+	r = port_from_string(s->value[KEY_PORT], l->type, l->protocol, &port);
+	if (r == -ERANGE)
+		return KEY_ERROR(p, s, KEY_PORT, "\"%s\" is out of range: a port is between 0 and 65535", s->value[KEY_PORT]), r;
+	if (r < 0)
+		return KEY_ERROR(p, s, KEY_PORT, "\"%s\" is not a number or a known %s service", s->value[KEY_PORT],
+				 l->type == SOCK_DGRAM ? "udp" : l->protocol == IPPROTO_SCTP ? "sctp" : "tcp"), r;
+	if (host && streq(host, ADDRESS_HOST_BROADCAST) && l->type != SOCK_DGRAM)
+		return KEY_ERROR(p, s, KEY_HOST, "%s needs type = dgram", ADDRESS_HOST_BROADCAST);
+	r = address_resolve(l->family, l->type, l->protocol, host, port, &l->addresses, &l->n_addresses, err, sizeof(err));
+	if (r == -ENOMEM)
+		return p->oom = true, r;
+	if (r < 0)
+		return KEY_ERROR(p, s, KEY_HOST, "%s", err), r;
+	return 0;
+}
+
+/* Two listeners may not claim the same socket; port 0 is always distinct. */
+static void check_overlap(struct parser *p, const struct section *s, const struct listener_config *l)
+{
+	struct config *c = p->config;
+	char buf[ADDRESS_STRING_MAX];
+
+	for (size_t i = 0; i < l->n_addresses; i++) {
+		const struct address *a = &l->addresses[i];
+		if (a->family != AF_UNIX && address_port(a) == 0)
+			continue;
+		for (size_t j = 0; j < c->n_listeners; j++)
+			for (size_t k = 0; k < c->listeners[j].n_addresses; k++)
+				if (address_equal(a, &c->listeners[j].addresses[k])) {
+					config_error(p, s->line, NULL, "[%s]: %s %s is also [%s] at line %u", s->name,
+						     type_to_string(a->type), address_to_string(a, buf),
+						     c->listeners[j].name, c->listeners[j].line);
+					return;
+				}
+	}
+}
+
+static void load_listener(struct parser *p, struct section *s)
+{
+	struct config *c = p->config;
+	struct listener_config l = { .line = s->line, .timeout_usec = c->timeout_usec };
+	bool ok = true;
+
+	ok &= load_socket_kind(p, s, &l) == 0;
+	ok &= ok && check_family_keys(p, s, &l) == 0;
+	ok &= ok && load_addresses(p, s, &l) == 0;
+	ok &= load_greeting(p, s, &l.greeting) == 0;
+	ok &= load_timeout(p, s, &l.timeout_usec) == 0;
+	if (ok && !l.greeting)
+		l.greeting = greeting_ref(c->greeting);
+	/* A message-oriented socket sends the greeting whole, in one message. */
+	if (ok && l.type != SOCK_STREAM &&
+	    l.greeting->size > MESSAGE_GREETING_MAX) {
+		config_error(p, s->line, NULL, "[%s]: the greeting is %zu bytes; a message carries at most %d", s->name,
+			     l.greeting->size, MESSAGE_GREETING_MAX);
+		ok = false;
+	}
+	if (ok)
+		check_overlap(p, s, &l);
+	if (!ok) {
+		free(l.addresses);
+		greeting_unref(l.greeting);
+		return;
+	}
+	l.name = TAKE_PTR(s->name);
+	c->listeners[c->n_listeners++] = l;
+}
+
+static void parser_done(struct parser *p)
+{
+	for (size_t i = 0; i < p->n_sections; i++) {
+		free(p->sections[i].name);
+		for (int k = 0; k < _KEY_MAX; k++)
+			free(p->sections[i].value[k]);
+	}
+	free(p->sections);
+}
+
+int config_load_string(const char *name, const char *text, size_t size, struct config **ret)
+{
+	_cleanup_(config_freep) struct config *c = config_new(name);
+	struct parser p = { .config = c, .text = text, .size = size };
+	struct section *global = NULL;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+
+	r = ini_parse_stream(config_reader, &p, config_handler, &p);
+	if (r > 0 && c->n_errors == 0)
+		config_error(&p, (unsigned)r, NULL, "syntax error");
+	else if (r < 0)
+		p.oom = true;
+
+	if (!p.oom && (global = section_find(&p, GLOBAL_SECTION)))
+		load_global(&p, global);
+	c->listeners = calloc(p.n_sections ? p.n_sections : 1, sizeof(*c->listeners));
+	if (!c->listeners)
+		p.oom = true;
+	for (size_t i = 0; i < p.n_sections && !p.oom; i++)
+		if (&p.sections[i] != global)
+			load_listener(&p, &p.sections[i]);
+	if (!p.oom && c->n_listeners == 0 && c->n_errors == 0)
+		config_error(&p, 0, NULL, "no listeners: add a [name] section with a port or a path");
+	parser_done(&p);
+	if (p.oom)
+		return -ENOMEM;
+	*ret = TAKE_PTR(c);
+	return (*ret)->n_errors > 0 ? -EINVAL : 0;
+}
+
+int config_load(const char *path, struct config **ret)
+{
+	struct greeting *text = NULL;
+	struct config *c;
+	int r;
+
+	/* The file is read like a greeting file, with the same size cap. */
+	r = greeting_read_file(path, &text);
+	if (r == 0) {
+		r = config_load_string(path, text->data, text->size, ret);
+		greeting_unref(text);
+		return r;
+	}
+	c = config_new(path);
+	if (!c || asprintf(&c->errors[0], "%s: cannot read: %s", path,
+			   r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r)) < 0) {
+		config_free(c);
+		return -ENOMEM;
+	}
+	c->n_errors = 1;
+	*ret = c;
+	return -EINVAL;
+}
+
+struct config *config_free(struct config *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].addresses);
+		greeting_unref(c->listeners[i].greeting);
+	}
+	free(c->listeners);
+	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
+		free(c->errors[i]);
+	free(c->errors);
+	greeting_unref(c->greeting);
+	free(c->path);
+	free(c);
+	return NULL;
+}
+
+void config_freep(struct config **c)
+{
+	config_free(*c);
+}

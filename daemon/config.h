@@ -1,0 +1,46 @@
+/* The configuration file: INI read through inih, validated whole. Every
+ * error is collected as "FILE:LINE: KEY: message"; a config with any error
+ * is not used. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "greeting.h"
+
+#define CONFIG_DEFAULT_GREETING "Thank you for connecting\n"
+#define CONFIG_DEFAULT_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define CONFIG_DEFAULT_MAX_CLIENTS 16384
+#define CONFIG_ERRORS_MAX 100
+
+/* One [section] other than [greetingd]: one service, one or more sockets. */
+struct listener_config {
+	char *name;
+	unsigned line; /* of the [name] header */
+	int family, type, protocol;
+	struct greeting *greeting;
+	uint64_t timeout_usec;
+	struct address *addresses; /* what host (or path) resolved to */
+	size_t n_addresses;
+};
+
+struct config {
+	char *path;
+	struct greeting *greeting; /* [greetingd]: the default, and for unmatched activated fds */
+	uint64_t timeout_usec;
+	unsigned max_clients;
+	struct listener_config *listeners;
+	size_t n_listeners;
+	char **errors;
+	size_t n_errors;
+};
+
+/* Reads and validates path. Returns 0, -EINVAL when the file has errors (they
+ * are in (*ret)->errors), or -ENOMEM; *ret is set in the first two cases. */
+int config_load(const char *path, struct config **ret);
+/* The same over text in memory; name is used in messages. */
+int config_load_string(const char *name, const char *text, size_t size, struct config **ret);
+
+struct config *config_free(struct config *c);
+void config_freep(struct config **c);

@@ -1,0 +1,112 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "macro.h"
+
+#define LISTEN_BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
+
+bool address_is_connection_oriented(const struct address *a)
+{
+	return a->type == SOCK_STREAM || (a->type == SOCK_SEQPACKET && a->family == AF_UNIX);
+}
+
+static bool is_path_socket(const struct address *a)
+{
+	return a->family == AF_UNIX && a->sa.un.sun_path[0] != '\0';
+}
+
+static int set_option(int fd, int level, int option)
+{
+	int one = 1;
+	return setsockopt(fd, level, option, &one, sizeof(one)) < 0 ? negative_errno() : 0;
+}
+
+/* EADDRINUSE on a socket path: is anybody there? Only a socket file that
+ * refuses connections is stale and may be removed. */
+static int unix_path_release(const char *name, const struct address *a)
+{
+	_cleanup_close_ int probe = -1;
+	const char *path = a->sa.un.sun_path;
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return log_error_errno(errno, "[%s] cannot inspect %s: %m", name, path);
+	if (!S_ISSOCK(st.st_mode))
+		return log_error_errno(EEXIST, "[%s] %s exists and is not a socket; not replacing it", name, path);
+	probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return log_error_errno(errno, "[%s] cannot create a probe socket: %m", name);
+	if (connect(probe, &a->sa.sa, a->len) == 0 || errno == EAGAIN || errno == EINPROGRESS)
+		return log_error_errno(EADDRINUSE, "[%s] %s is in use by a running process", name, path);
+	if (errno != ECONNREFUSED && errno != EPROTOTYPE)
+		return log_error_errno(errno, "[%s] cannot tell whether %s is in use: %m", name, path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return log_error_errno(errno, "[%s] cannot remove the stale socket %s: %m", name, path);
+	log_info("[%s] removed the stale socket %s", name, path);
+	return 0;
+}
+
+int listener_open(const char *name, struct address *a)
+{
+	_cleanup_close_ int fd = -1;
+	char buf[ADDRESS_STRING_MAX];
+	int r;
+
+	fd = socket(a->family, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, a->protocol);
+	if (fd < 0)
+		return log_error_errno(errno, "[%s] cannot create a %s %s socket: %m", name, family_to_string(a->family),
+				       type_to_string(a->type));
+	r = 0;
+	if (a->family == AF_INET6)
+		r = set_option(fd, IPPROTO_IPV6, IPV6_V6ONLY); /* :: must not take 0.0.0.0's port */
+	if (r == 0 && a->family != AF_UNIX && a->type == SOCK_STREAM)
+		r = set_option(fd, SOL_SOCKET, SO_REUSEADDR); /* restart while old clients sit in TIME_WAIT */
+	if (r == 0 && a->broadcast)
+		r = set_option(fd, SOL_SOCKET, SO_BROADCAST);
+	/* Replies leave from the address the request came to. */
+	if (r == 0 && a->type == SOCK_DGRAM && a->family == AF_INET)
+		r = set_option(fd, IPPROTO_IP, IP_PKTINFO);
+	if (r == 0 && a->type == SOCK_DGRAM && a->family == AF_INET6)
+		r = set_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO);
+	if (r < 0)
+		return log_error_errno(r, "[%s] cannot set socket options on %s: %m", name, address_to_string(a, buf));
+
+	r = bind(fd, &a->sa.sa, a->len);
+	if (r < 0 && errno == EADDRINUSE && is_path_socket(a)) {
+		r = unix_path_release(name, a);
+		if (r < 0)
+			return r;
+		r = bind(fd, &a->sa.sa, a->len);
+	}
+	if (r < 0 && errno == ENOENT && is_path_socket(a))
+		return log_error_errno(errno, "[%s] cannot bind %s: its directory does not exist", name,
+				       address_to_string(a, buf));
+	if (r < 0)
+		return log_error_errno(errno, "[%s] cannot bind %s %s: %m", name, type_to_string(a->type),
+				       address_to_string(a, buf));
+	if (a->type != SOCK_DGRAM && listen(fd, LISTEN_BACKLOG) < 0) {
+		r = log_error_errno(errno, "[%s] cannot listen on %s: %m", name, address_to_string(a, buf));
+		listener_close(TAKE_FD(fd), a, true);
+		return r;
+	}
+	if (a->family != AF_UNIX && address_port(a) == 0) {
+		union sockaddr_union sa;
+		socklen_t len = sizeof(sa);
+		if (getsockname(fd, &sa.sa, &len) < 0)
+			return log_error_errno(errno, "[%s] cannot read the bound address: %m", name);
+		address_set_port(a, a->family == AF_INET ? ntohs(sa.in.sin_port) : ntohs(sa.in6.sin6_port));
+		log_info("[%s] port 0: the kernel chose port %u", name, address_port(a));
+	}
+	return TAKE_FD(fd);
+}
+
+int listener_close(int fd, const struct address *a, bool remove_path)
+{
+	if (fd >= 0 && remove_path && is_path_socket(a))
+		(void)unlink(a->sa.un.sun_path);
+	return safe_close(fd);
+}

@@ -1,0 +1,20 @@
+/* Opening the sockets a listener section asks for. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "address.h"
+
+/* Whether clients of this kind of socket are accept()ed (stream, and
+ * seqpacket on unix) or answered one message at a time (dgram, and SCTP's
+ * one-to-many seqpacket). */
+bool address_is_connection_oriented(const struct address *a);
+
+/* Creates a non-blocking socket for a, binds it and, if connection-oriented,
+ * listens. On success *a holds the bound address (the port the kernel chose
+ * for port 0). A stale UNIX socket file (nothing accepts on it) is replaced;
+ * a live one, or any other file, is an error. Logs its errors with name. */
+int listener_open(const char *name, struct address *a);
+
+/* Closes fd; for a socket file we created, removes it. Returns -1. */
+int listener_close(int fd, const struct address *a, bool remove_path);

@@ -1,0 +1,36 @@
+/* Serving greetings on sd-event: the listening sockets, and the clients
+ * that could not be greeted in a single send. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "address.h"
+#include "greeting.h"
+
+struct server;
+
+struct server_stats {
+	uint64_t accepted, greeted, failed;
+};
+
+int server_new(sd_event *event, unsigned max_clients, struct server **ret);
+struct server *server_free(struct server *s);
+void server_freep(struct server **s);
+
+/* Serves fd (a bound socket for a) under name. Takes the fd, also on failure.
+ * activated: systemd passed it, so it is never closed by a reload, and its
+ * path is never removed. */
+int server_add_listener(struct server *s, const char *name, const struct address *a, int fd,
+			struct greeting *g, uint64_t timeout_usec, bool activated);
+
+/* Greets one already connected client (inetd style) and returns when done. */
+int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t timeout_usec);
+
+/* Stops accepting; the event loop exits once clients in flight are done, or
+ * after the deadline. */
+void server_stop(struct server *s, uint64_t deadline_usec);
+
+unsigned server_n_listeners(const struct server *s);
+struct server_stats server_stats(const struct server *s);

@@ -1,0 +1,378 @@
+/* testtool: the test suite's clients and waiting helpers, so that the shell
+ * tests never sleep and can ask for many clients at once.
+ *
+ *   wait-file FILE TEXT [SECONDS]   until FILE has a line containing TEXT; prints it
+ *   notify-collect SOCKET OUT       binds a NOTIFY_SOCKET, appends each message to
+ *                                   OUT in the background; prints the collector's PID
+ *   flood HOST PORT N EXPECTED      N stream clients at once, each must read EXPECTED
+ *   slow HOST PORT EXPECTED         reads 2 KiB at a time, 2 ms apart, tiny buffer
+ *   write-first HOST PORT BYTES EXPECTED   sends BYTES first, then reads
+ *   stall HOST PORT N SECONDS       N clients that never read; each must be
+ *                                   closed by the server within SECONDS
+ *   send-unbound PATH               one datagram from an unbound unix socket */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "address.h"
+#include "macro.h"
+#include "strutil.h"
+
+static _printf_(1, 2) _Noreturn void die(const char *format, ...)
+{
+	va_list ap;
+
+	fputs("testtool: ", stderr);
+	va_start(ap, format);
+	vfprintf(stderr, format, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static unsigned number(const char *s)
+{
+	uint64_t v;
+	if (parse_unsigned(s, false, 1000000000, &v) < 0)
+		die("\"%s\" is not a number", s);
+	return (unsigned)v;
+}
+
+static struct address resolve(const char *host, const char *port_text)
+{
+	_cleanup_free_ struct address *a = NULL;
+	char err[256];
+	uint16_t port;
+	size_t n;
+
+	if (host[0] == '/' || host[0] == '@') {
+		struct address u;
+		if (address_from_unix_path(host, SOCK_STREAM, &u, err, sizeof(err)) < 0)
+			die("%s: %s", host, err);
+		return u;
+	}
+	if (port_from_string(port_text, SOCK_STREAM, 0, &port) < 0)
+		die("bad port %s", port_text);
+	if (address_resolve(AF_UNSPEC, SOCK_STREAM, 0, host, port, &a, &n, err, sizeof(err)) < 0)
+		die("%s", err);
+	return a[0];
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
+		die("cannot read %s: %s", path, strerror(errno));
+	buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		die("cannot read %s", path);
+	fclose(f);
+	*size = (size_t)n;
+	return buf;
+}
+
+/* A non-blocking client socket, connecting. rcvbuf > 0 shrinks its buffer. */
+static int client_socket(const struct address *a, int rcvbuf)
+{
+	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	if (rcvbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (connect(fd, &a->sa.sa, a->len) < 0 && errno != EINPROGRESS && errno != EAGAIN)
+		die("connect: %s", strerror(errno));
+	return fd;
+}
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r = poll(&p, 1, timeout_ms);
+	if (r < 0 && errno != EINTR)
+		die("poll: %s", strerror(errno));
+	return r;
+}
+
+/* Reads fd to EOF (blocking with a deadline), chunk bytes per read. */
+static size_t read_all(int fd, char *buf, size_t cap, size_t chunk, int pause_ms, uint64_t deadline)
+{
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n;
+		if (now_ms() > deadline)
+			die("no EOF after %zu bytes before the deadline", got);
+		if (wait_fd(fd, POLLIN, 1000) <= 0)
+			continue;
+		n = recv(fd, buf + got, MIN(chunk, cap - got), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			die("recv after %zu bytes: %s", got, strerror(errno));
+		if (n == 0)
+			return got;
+		got += (size_t)n;
+		if (got == cap)
+			die("more than %zu bytes", cap - 1);
+		if (pause_ms)
+			(void)wait_fd(-1, 0, pause_ms); /* this client is slow on purpose */
+	}
+}
+
+static void expect_equal(const char *what, const char *got, size_t n, const char *want, size_t m)
+{
+	if (n != m || memcmp(got, want, n) != 0)
+		die("%s: got %zu bytes, expected %zu%s", what, n, m, n == m ? " (different bytes)" : "");
+}
+
+static int cmd_wait_file(int argc, char *argv[])
+{
+	unsigned seconds = argc > 4 ? number(argv[4]) : 10;
+	uint64_t deadline = now_ms() + seconds * 1000ULL;
+	int in = inotify_init1(IN_CLOEXEC);
+
+	if (in < 0)
+		die("inotify: %s", strerror(errno));
+	for (;;) {
+		/* Watch before reading, so a write in between is not missed. */
+		int w = inotify_add_watch(in, argv[2], IN_MODIFY | IN_CLOSE_WRITE);
+		FILE *f = fopen(argv[2], "re");
+		char line[4096];
+		char evbuf[4096];
+
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, argv[3])) {
+				fputs(line, stdout);
+				return 0;
+			}
+		if (f)
+			fclose(f);
+		if (w < 0) /* not there yet: watch its directory instead */
+			(void)wait_fd(-1, 0, 20);
+		else if (now_ms() < deadline && wait_fd(in, POLLIN, (int)(deadline - now_ms())) > 0)
+			(void)!read(in, evbuf, sizeof(evbuf));
+		if (now_ms() >= deadline) {
+			fprintf(stderr, "testtool: \"%s\" did not appear in %s within %us\n", argv[3], argv[2], seconds);
+			return 1;
+		}
+		if (w >= 0)
+			inotify_rm_watch(in, w);
+	}
+}
+
+static int cmd_notify_collect(int argc, char *argv[])
+{
+	struct address a;
+	char err[256];
+	pid_t pid;
+	int fd, out;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &a, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &a.sa.sa, a.len) < 0)
+		die("cannot bind %s: %s", argv[2], strerror(errno));
+	out = open(argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (out < 0)
+		die("cannot open %s: %s", argv[3], strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid > 0) {
+		printf("%d\n", (int)pid);
+		return 0;
+	}
+	fclose(stdout);
+	for (;;) {
+		char buf[4096];
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			_exit(1);
+		/* One line per message, its assignments separated by '|'. */
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\n')
+				buf[i] = '|';
+		buf[n] = '\n';
+		(void)!write(out, buf, (size_t)n + 1);
+	}
+}
+
+static int cmd_flood(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	unsigned n = number(argv[4]), done = 0;
+	size_t want_size;
+	_cleanup_free_ char *want = read_file(argv[5], &want_size);
+	struct conn {
+		int fd;
+		size_t got;
+		char *buf;
+	} *c = calloc(n, sizeof(*c));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t deadline = now_ms() + 60000;
+
+	if (!c || ep < 0)
+		die("setup failed");
+	for (unsigned i = 0; i < n; i++) {
+		c[i].fd = client_socket(&a, 0);
+		c[i].buf = malloc(want_size + 1);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		if (!c[i].buf || epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+	while (done < n) {
+		struct epoll_event ev[64];
+		int k = epoll_wait(ep, ev, 64, 1000);
+		if (now_ms() > deadline)
+			die("%u of %u clients greeted before the deadline", done, n);
+		for (int j = 0; j < k; j++) {
+			struct conn *x = &c[ev[j].data.u32];
+			ssize_t r = recv(x->fd, x->buf + x->got, want_size + 1 - x->got, 0);
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			if (r < 0)
+				die("client %u: %s after %zu bytes", ev[j].data.u32, strerror(errno), x->got);
+			if (r > 0) {
+				x->got += (size_t)r;
+				if (x->got > want_size)
+					die("client %u: more than the greeting", ev[j].data.u32);
+				continue;
+			}
+			expect_equal("flood", x->buf, x->got, want, want_size);
+			close(x->fd);
+			free(x->buf);
+			done++;
+		}
+	}
+	free(c);
+	printf("greeted %u\n", done);
+	return 0;
+}
+
+static int cmd_slow(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	size_t want_size, got;
+	_cleanup_free_ char *want = read_file(argv[4], &want_size);
+	_cleanup_free_ char *buf = malloc(want_size + 1);
+	int fd = client_socket(&a, 4096);
+
+	got = read_all(fd, buf, want_size + 1, 2048, 2, now_ms() + 60000);
+	expect_equal("slow reader", buf, got, want, want_size);
+	printf("slow reader read %zu bytes\n", got);
+	return 0;
+}
+
+static int cmd_write_first(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	size_t bytes = number(argv[4]), want_size, got, sent = 0;
+	_cleanup_free_ char *want = read_file(argv[5], &want_size);
+	_cleanup_free_ char *buf = malloc(want_size + 1);
+	_cleanup_free_ char *junk = calloc(1, bytes + 1);
+	int fd = client_socket(&a, 0);
+
+	if (wait_fd(fd, POLLOUT, 10000) <= 0)
+		die("connect timed out");
+	/* Write until the server stops taking it or all is sent. */
+	while (sent < bytes) {
+		ssize_t n = send(fd, junk + sent, bytes - sent, MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, 200) > 0)
+			continue;
+		if (n < 0)
+			break;
+		sent += (size_t)n;
+	}
+	got = read_all(fd, buf, want_size + 1, 65536, 0, now_ms() + 60000);
+	expect_equal("client that wrote first", buf, got, want, want_size);
+	printf("wrote %zu bytes first, then read %zu\n", sent, got);
+	return 0;
+}
+
+static int cmd_stall(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	unsigned n = number(argv[4]), seconds = number(argv[5]), dropped = 0;
+	_cleanup_free_ int *fds = calloc(n, sizeof(int));
+	uint64_t deadline = now_ms() + seconds * 1000ULL;
+
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = client_socket(&a, 1024);
+	printf("stalling %u\n", n);
+	fflush(stdout);
+	/* Wait, without reading, for the server to give up on each: a hang-up. */
+	for (unsigned i = 0; i < n; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLRDHUP };
+		for (;;) {
+			int64_t left = (int64_t)deadline - (int64_t)now_ms();
+			if (left <= 0)
+				die("%u of %u stalled clients dropped within %us", dropped, n, seconds);
+			if (poll(&p, 1, (int)left) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+				break;
+		}
+		dropped++;
+		close(fds[i]);
+	}
+	printf("dropped %u\n", dropped);
+	return 0;
+}
+
+static int cmd_send_unbound(int argc, char *argv[])
+{
+	struct address a;
+	char err[256];
+	int fd;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &a, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "x", 1, 0, &a.sa.sa, a.len) != 1)
+		die("cannot send to %s: %s", argv[2], strerror(errno));
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct {
+		const char *name;
+		int args;
+		int (*run)(int argc, char *argv[]);
+	} commands[] = {
+		{ "wait-file", 2, cmd_wait_file },   { "notify-collect", 2, cmd_notify_collect },
+		{ "flood", 4, cmd_flood },           { "slow", 3, cmd_slow },
+		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
+		{ "send-unbound", 1, cmd_send_unbound },
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; argc > 1 && i < ELEMENTSOF(commands); i++)
+		if (streq(argv[1], commands[i].name)) {
+			if (argc < commands[i].args + 2)
+				die("%s needs %d arguments", argv[1], commands[i].args);
+			return commands[i].run(argc, argv);
+		}
+	die("usage: see the top of tests/testtool.c");
+}
