@@ -7,16 +7,26 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "activation.h"
 #include "config.h"
-#include "listener.h"
 #include "log.h"
 #include "macro.h"
 #include "server.h"
 
 #define STOP_DEADLINE_USEC (5 * USEC_PER_SEC)
+#define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
 
 static const char *arg_config = SYSCONFDIR "/greetingd/greetingd.conf";
 static bool arg_test_config;
+static bool arg_inetd;
+
+/* What the signal handlers and timers work on. */
+struct daemon {
+	sd_event *event;
+	struct server *server;
+	struct config *config;
+	char status[256];
+};
 
 static void help(void)
 {
@@ -24,9 +34,11 @@ static void help(void)
 	       "Answer every client with a greeting.\n\n"
 	       "  -c, --config FILE      configuration file (default %s)\n"
 	       "  -t, --test-config      check the configuration, print the listeners, exit\n"
+	       "      --inetd            greet the connection on standard input, then exit\n"
 	       "      --log-level LEVEL  emerg, alert, crit, err, warning, notice, info or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  -V, --version          show the version\n\n"
+	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop.\n"
 	       "See greetingd(8) and greetingd.conf(5).\n",
 	       program_invocation_short_name, arg_config);
 }
@@ -34,10 +46,11 @@ static void help(void)
 /* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
 static int parse_argv(int argc, char *argv[])
 {
-	enum { ARG_LOG_LEVEL = 0x100 };
+	enum { ARG_LOG_LEVEL = 0x100, ARG_INETD };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test-config", no_argument, NULL, 't' },
+		{ "inetd", no_argument, NULL, ARG_INETD },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -52,6 +65,9 @@ static int parse_argv(int argc, char *argv[])
 			break;
 		case 't':
 			arg_test_config = true;
+			break;
+		case ARG_INETD:
+			arg_inetd = true;
 			break;
 		case ARG_LOG_LEVEL:
 			level = log_level_from_string(optarg);
@@ -74,12 +90,17 @@ static int parse_argv(int argc, char *argv[])
 	return 1;
 }
 
-/* Logs every error of c; returns whether there were any. */
-static bool config_report(const struct config *c)
+/* Loads the configuration, logging every error. NULL if unusable. */
+static struct config *load_config(void)
 {
+	struct config *c = NULL;
+	int r = config_load(arg_config, &c);
+
+	if (r == -ENOMEM)
+		return log_error_errno(r, "cannot load %s: %m", arg_config), NULL;
 	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
 		log_error("%s", c->errors[i]);
-	return c->n_errors > 0;
+	return r < 0 ? config_free(c) : c;
 }
 
 /* --test-config: the listeners, each with every address it resolved to. */
@@ -97,89 +118,148 @@ static void config_print(const struct config *c)
 	printf("configuration OK\n");
 }
 
+/* STATUS=, sent when it changed: what is served, and the counters. */
+static void notify_status(struct daemon *d, const char *extra)
+{
+	struct server_stats st = server_stats(d->server);
+	char status[sizeof(d->status)];
+
+	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu",
+		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
+		 (unsigned long long)st.greeted, (unsigned long long)st.failed);
+	if (streq(status, d->status))
+		return;
+	memcpy(d->status, status, sizeof(status));
+	(void)sd_notifyf(0, "STATUS=%s", status);
+}
+
+static int on_status_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	notify_status(userdata, "");
+	(void)sd_event_source_set_time(es, usec + STATUS_INTERVAL_USEC);
+	(void)sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
+	return 0;
+}
+
 static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
 {
-	struct server *s = userdata;
+	struct daemon *d = userdata;
 
 	log_info("%s: stopping", strsignal((int)si->ssi_signo));
 	(void)sd_notify(0, "STOPPING=1");
-	server_stop(s, STOP_DEADLINE_USEC);
+	server_stop(d->server, STOP_DEADLINE_USEC);
 	return 0;
 }
 
-/* Opens every socket the configuration declares. */
-static int server_bind_all(struct server *s, const struct config *c)
+/* SIGHUP: the whole new file, or nothing of it. */
+static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
 {
-	char buf[ADDRESS_STRING_MAX];
-	int r;
+	struct daemon *d = userdata;
+	struct config *c;
+	uint64_t now = 0;
 
-	for (size_t i = 0; i < c->n_listeners; i++) {
-		const struct listener_config *l = &c->listeners[i];
-		for (size_t j = 0; j < l->n_addresses; j++) {
-			struct address a = l->addresses[j];
-			int fd = listener_open(l->name, &a);
-			if (fd < 0)
-				return fd;
-			r = server_add_listener(s, l->name, &a, fd, l->greeting, l->timeout_usec, false);
-			if (r < 0)
-				return r;
-			log_info("[%s] listening on %s %s", l->name, type_to_string(a.type), address_to_string(&a, buf));
-		}
-	}
-	return 0;
-}
-
-static int run(int argc, char *argv[])
-{
-	_cleanup_(config_freep) struct config *config = NULL;
-	_cleanup_(server_freep) struct server *server = NULL;
-	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
-	sigset_t mask;
-	int r;
-
-	log_setup();
-	r = parse_argv(argc, argv);
-	if (r <= 0)
-		return r < 0 ? 2 : 0;
-
-	r = config_load(arg_config, &config);
-	if (r == -ENOMEM)
-		return log_error_errno(r, "cannot load %s: %m", arg_config), 1;
-	if (config_report(config))
-		return 1;
-	if (arg_test_config) {
-		config_print(config);
+	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now, arg_config);
+	log_info("reloading %s", arg_config);
+	c = load_config();
+	if (!c || server_apply(d->server, c) < 0) {
+		config_free(c);
+		log_error("reload failed: keeping the running configuration");
+		d->status[0] = '\0';
+		notify_status(d, "Reload failed, see the log; ");
+		(void)sd_notify(0, "READY=1");
 		return 0;
 	}
+	config_free(d->config);
+	d->config = c;
+	log_info("reloaded: %u sockets", server_n_listeners(d->server));
+	d->status[0] = '\0';
+	notify_status(d, "");
+	(void)sd_notify(0, "READY=1");
+	return 0;
+}
+
+static int setup_event_loop(struct daemon *d)
+{
+	sigset_t mask;
+	int r;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	r = -sigprocmask(SIG_BLOCK, &mask, NULL);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return negative_errno();
+	r = sd_event_default(&d->event);
 	if (r >= 0)
-		r = sd_event_default(&event);
+		r = server_new(d->event, d->config->max_clients, &d->server);
 	if (r >= 0)
-		r = server_new(event, config->max_clients, &server);
+		r = sd_event_add_signal(d->event, NULL, SIGTERM, on_terminate, d);
 	if (r >= 0)
-		r = sd_event_add_signal(event, NULL, SIGTERM, on_terminate, server);
+		r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
 	if (r >= 0)
-		r = sd_event_add_signal(event, NULL, SIGINT, on_terminate, server);
-	if (r < 0)
-		return log_error_errno(r, "cannot set up the event loop: %m"), 1;
+		r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
+	if (r >= 0)
+		r = sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 when WatchdogSec= is set */
+	return r < 0 ? r : 0;
+}
 
-	r = server_bind_all(server, config);
-	if (r < 0) {
-		(void)sd_notifyf(0, "ERRNO=%d", -r);
+/* Accept=yes or --inetd: one client, then exit. */
+static int serve_connection(struct daemon *d, int fd)
+{
+	const struct listener_config *l = activation_match_connection(d->config, fd);
+	int r;
+
+	r = server_add_connection(d->server, fd, l ? l->greeting : d->config->greeting,
+				  l ? l->timeout_usec : d->config->timeout_usec);
+	if (r >= 0)
+		r = sd_event_loop(d->event);
+	return r < 0 ? 1 : 0;
+}
+
+static int run(int argc, char *argv[])
+{
+	struct daemon d = {};
+	int r, connection = -1;
+
+	log_setup();
+	r = parse_argv(argc, argv);
+	if (r <= 0)
+		return r < 0 ? 2 : 0;
+	d.config = load_config();
+	if (!d.config)
 		return 1;
+	if (arg_test_config) {
+		config_print(d.config);
+		config_free(d.config);
+		return 0;
 	}
-	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %u sockets", server_n_listeners(server));
-	log_info("ready: %u sockets", server_n_listeners(server));
 
-	r = sd_event_loop(event);
+	r = setup_event_loop(&d);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up the event loop: %m");
+	} else if (arg_inetd) {
+		connection = activation_take_stdin();
+		r = connection < 0 ? connection : serve_connection(&d, connection);
+	} else if ((r = activation_collect(d.server, &connection)) >= 0 && connection >= 0) {
+		r = serve_connection(&d, connection);
+	} else if (r >= 0 && (r = server_apply(d.server, d.config)) >= 0) {
+		notify_status(&d, "");
+		(void)sd_notify(0, "READY=1");
+		log_info("ready: %u sockets", server_n_listeners(d.server));
+		r = sd_event_add_time_relative(d.event, NULL, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC, USEC_PER_SEC,
+					       on_status_timer, &d);
+		if (r >= 0)
+			r = sd_event_loop(d.event);
+		if (r < 0)
+			log_error_errno(r, "event loop failed: %m");
+	}
 	if (r < 0)
-		return log_error_errno(r, "event loop failed: %m"), 1;
-	return 0;
+		(void)sd_notifyf(0, "ERRNO=%d", -r);
+	server_free(d.server);
+	sd_event_unref(d.event);
+	config_free(d.config);
+	return r < 0 ? 1 : r;
 }
 
 int main(int argc, char *argv[])

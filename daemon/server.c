@@ -23,6 +23,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
@@ -44,19 +47,24 @@ struct dgram_batch {
 	struct mmsghdr in[DGRAM_BATCH], out[DGRAM_BATCH];
 	union sockaddr_union names[DGRAM_BATCH];
 	control_buffer in_control[DGRAM_BATCH], out_control[DGRAM_BATCH];
-	struct iovec greeting;
+	struct greeting *greeting; /* what pending replies carry: a reload waits for them */
+	struct iovec iov;
 	unsigned pending, next;
 };
 
+/* One socket. A configured listener with several addresses has several. */
 struct listener {
 	struct server *server;
 	struct listener *next;
-	char *name;
-	struct address address;
+	char *name;                 /* the section it serves, or its fd's name while unmatched */
+	char *fdname;               /* activated: its FileDescriptorName= */
+	struct address requested;   /* as configured: port 0 stays 0 */
+	struct address address;     /* as bound */
 	struct greeting *greeting;
 	uint64_t timeout_usec;
 	int fd;
-	bool activated;
+	bool activated;             /* systemd's: never closed, its path never removed */
+	const struct listener_config *claim; /* server_apply(): the section it will serve */
 	sd_event_source *io;
 	struct dgram_batch *batch;
 };
@@ -312,20 +320,29 @@ static int on_resume_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static bool server_should_accept(const struct server *s)
+{
+	return !s->paused && s->n_clients < s->max_clients && !s->stopping;
+}
+
+static void server_set_accepting(struct server *s, bool on)
+{
+	s->accepting = on;
+	for (struct listener *l = s->listeners; l; l = l->next)
+		if (l->io && address_is_connection_oriented(&l->address))
+			(void)sd_event_source_set_enabled(l->io, on ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
 /* Accept unless paused (out of fds or memory), full, or stopping. */
 static void server_update_accepting(struct server *s)
 {
-	bool on = !s->paused && s->n_clients < s->max_clients && !s->stopping;
+	bool on = server_should_accept(s);
 
 	if (s->paused && !s->resume_timer)
 		(void)sd_event_add_time_relative(s->event, &s->resume_timer, CLOCK_MONOTONIC, RESUME_RETRY_USEC, 0,
 						 on_resume_timer, s);
-	if (on != s->accepting) {
-		s->accepting = on;
-		for (struct listener *l = s->listeners; l; l = l->next)
-			if (l->io && address_is_connection_oriented(&l->address))
-				(void)sd_event_source_set_enabled(l->io, on ? SD_EVENT_ON : SD_EVENT_OFF);
-	}
+	if (on != s->accepting)
+		server_set_accepting(s, on);
 	if (s->stopping && s->n_clients == 0)
 		(void)sd_event_exit(s->event, 0);
 }
@@ -410,6 +427,11 @@ static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *user
 
 	if (b->pending > 0 && !dgram_flush(l))
 		return 0;
+	if (b->greeting != l->greeting) {
+		greeting_unref(b->greeting);
+		b->greeting = greeting_ref(l->greeting);
+		b->iov = (struct iovec){ .iov_base = b->greeting->data, .iov_len = b->greeting->size };
+	}
 	for (unsigned round = 0; round < DGRAM_ROUNDS; round++) {
 		unsigned k = 0;
 		int n;
@@ -436,7 +458,7 @@ static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *user
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,
-						.msg_iov = &b->greeting, .msg_iovlen = 1 };
+						.msg_iov = &b->iov, .msg_iovlen = 1 };
 			reply_control(in, out, &b->out_control[k]);
 			k++;
 		}
@@ -458,43 +480,200 @@ static struct listener *listener_free(struct listener *l)
 	sd_event_source_disable_unref(l->io);
 	listener_close(l->fd, &l->address, !l->activated);
 	greeting_unref(l->greeting);
+	if (l->batch)
+		greeting_unref(l->batch->greeting);
 	free(l->batch);
+	free(l->fdname);
 	free(l->name);
 	free(l);
 	return NULL;
 }
 
-int server_add_listener(struct server *s, const char *name, const struct address *a, int fd, struct greeting *g,
-			uint64_t timeout_usec, bool activated)
+/* Takes fd, also on failure. */
+static struct listener *listener_new(struct server *s, const char *name, const char *fdname, const struct address *requested,
+				     const struct address *bound, int fd, bool activated)
 {
 	struct listener *l = calloc(1, sizeof(*l));
-	bool connections = address_is_connection_oriented(a);
+	bool connections = address_is_connection_oriented(bound);
 	int r;
 
 	if (!l) {
-		listener_close(fd, a, !activated);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name);
+		listener_close(fd, bound, !activated);
+		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
-	*l = (struct listener){ .server = s, .address = *a, .fd = fd, .activated = activated,
-				.greeting = greeting_ref(g), .timeout_usec = timeout_usec, .name = strdup(name) };
-	if (!connections) {
+	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
+				.name = strdup(name), .fdname = fdname ? strdup(fdname) : NULL };
+	if (!connections)
 		l->batch = calloc(1, sizeof(*l->batch));
-		if (l->batch)
-			l->batch->greeting = (struct iovec){ .iov_base = g->data, .iov_len = g->size };
-	}
-	if (!l->name || (!connections && !l->batch)) {
+	if (!l->name || (fdname && !l->fdname) || (!connections && !l->batch)) {
 		listener_free(l);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name);
+		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
 	r = sd_event_add_io(s->event, &l->io, fd, EPOLLIN, connections ? on_accept : on_datagram, l);
 	if (r < 0) {
 		listener_free(l);
-		return log_error_errno(r, "[%s] cannot watch its socket: %m", name);
+		return log_error_errno(r, "[%s] cannot watch its socket: %m", name), NULL;
 	}
-	if (connections && !s->accepting)
-		(void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
+	/* Off until server_apply() has given it a greeting. */
+	(void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
+	return l;
+}
+
+/* Points l at what a section (or the global defaults) says. */
+static int listener_configure(struct listener *l, const char *name, struct greeting *g, uint64_t timeout_usec)
+{
+	if (!streq(l->name, name)) {
+		char *copy = strdup(name);
+		if (!copy)
+			return -ENOMEM;
+		free(l->name);
+		l->name = copy;
+	}
+	if (l->greeting != g) {
+		greeting_unref(l->greeting);
+		l->greeting = greeting_ref(g);
+	}
+	l->timeout_usec = timeout_usec;
+	return 0;
+}
+
+int server_add_activated(struct server *s, int fd, const char *fdname, const struct address *a)
+{
+	char label[32];
+	struct listener *l;
+
+	snprintf(label, sizeof(label), "fd%d", fd); /* for unnamed sockets */
+	l = listener_new(s, fdname ?: label, fdname, a, a, fd, true);
+
+	if (!l)
+		return -ENOMEM;
 	l->next = s->listeners;
 	s->listeners = l;
+	return 0;
+}
+
+/* Whether a socket systemd passed is the one a configured address asks for. */
+static bool activated_matches(const struct listener *l, const struct address *a)
+{
+	int listening = address_is_connection_oriented(a) ? 1 : -1;
+
+	if (a->family == AF_UNIX) {
+		size_t len = a->len - offsetof(struct sockaddr_un, sun_path);
+		bool abstract = a->sa.un.sun_path[0] == '\0';
+		return sd_is_socket_unix(l->fd, a->type, listening, a->sa.un.sun_path, abstract ? len : 0) > 0;
+	}
+	/* Port 0 would match any port: such a listener is never systemd's. */
+	return address_port(a) != 0 && sd_is_socket_sockaddr(l->fd, a->type, &a->sa.sa, a->len, listening) > 0 &&
+	       (a->protocol == 0 || a->protocol == l->address.protocol);
+}
+
+static struct listener *find_unclaimed(struct server *s, const struct address *a)
+{
+	for (struct listener *l = s->listeners; l; l = l->next)
+		if (!l->claim && (l->activated ? activated_matches(l, a)
+					       : address_equal(&l->requested, a) || address_equal(&l->address, a)))
+			return l;
+	return NULL;
+}
+
+/* Makes the server serve c, in two phases so that a failure changes nothing.
+ * Plan: each section claims the sockets systemd passed under its name; failing
+ * that, for each of its addresses, a passed socket or one of ours that matches
+ * it, or a socket bound now. Commit: claimed sockets take their section's
+ * greeting (clients in flight keep theirs); passed sockets nobody claimed answer
+ * with the global greeting; our own unclaimed sockets close, after the new
+ * ones are live. */
+int server_apply(struct server *s, const struct config *c)
+{
+	struct listener *fresh = NULL, **tail, *l, *next;
+	char buf[ADDRESS_STRING_MAX];
+	int r = 0;
+
+	for (l = s->listeners; l; l = l->next)
+		l->claim = NULL;
+	for (size_t i = 0; i < c->n_listeners && r == 0; i++) {
+		const struct listener_config *lc = &c->listeners[i];
+		bool named = false;
+
+		for (l = s->listeners; l; l = l->next)
+			if (l->activated && l->fdname && streq(l->fdname, lc->name) && !l->claim) {
+				l->claim = lc;
+				named = true;
+			}
+		for (size_t j = 0; j < lc->n_addresses && !named; j++) {
+			struct address bound = lc->addresses[j];
+			int fd;
+
+			l = find_unclaimed(s, &lc->addresses[j]);
+			if (l) {
+				l->claim = lc;
+				continue;
+			}
+			fd = listener_open(lc->name, &bound);
+			if (fd < 0) {
+				r = fd;
+				break;
+			}
+			l = listener_new(s, lc->name, NULL, &lc->addresses[j], &bound, fd, false);
+			if (!l) {
+				r = -ENOMEM;
+				break;
+			}
+			l->claim = lc;
+			l->next = fresh;
+			fresh = l;
+		}
+	}
+	if (r < 0) {
+		while (fresh) {
+			next = fresh->next;
+			listener_free(fresh);
+			fresh = next;
+		}
+		return r;
+	}
+
+	for (l = fresh; l; l = l->next)
+		log_info("[%s] listening on %s %s", l->claim->name, type_to_string(l->address.type),
+			 address_to_string(&l->address, buf));
+	for (tail = &s->listeners; (l = *tail);) {
+		const struct listener_config *lc = l->claim;
+		/* Said once, and again only when what it serves changes. */
+		bool announce = l->activated && (!l->greeting || !streq(l->name, lc ? lc->name : l->fdname ?: l->name) ||
+						 (!lc && l->greeting != c->greeting));
+
+		if (!lc && !l->activated) {
+			log_info("[%s] no longer configured: closing %s", l->name, address_to_string(&l->address, buf));
+			*tail = l->next;
+			listener_free(l);
+			continue;
+		}
+		if (announce && lc)
+			log_info("[%s] serves the %s socket %s that systemd passed%s%s%s", lc->name, type_to_string(l->address.type),
+				 address_to_string(&l->address, buf), l->fdname ? " as \"" : "", l->fdname ?: "",
+				 l->fdname ? "\"" : "");
+		else if (announce)
+			log_notice("[%s] the %s socket %s that systemd passed matches no listener: answering with the global greeting",
+				   l->fdname ?: l->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
+		r = lc ? listener_configure(l, lc->name, lc->greeting, lc->timeout_usec)
+		       : listener_configure(l, l->fdname ?: l->name, c->greeting, c->timeout_usec);
+		if (r < 0)
+			return log_error_errno(r, "cannot apply the configuration: %m");
+		tail = &l->next;
+	}
+	for (l = fresh; l; l = next) {
+		next = l->next;
+		r = listener_configure(l, l->claim->name, l->claim->greeting, l->claim->timeout_usec);
+		l->next = s->listeners;
+		s->listeners = l;
+		if (r < 0)
+			return log_error_errno(r, "cannot apply the configuration: %m");
+	}
+	s->max_clients = c->max_clients;
+	server_set_accepting(s, server_should_accept(s));
+	for (l = s->listeners; l; l = l->next)
+		if (!address_is_connection_oriented(&l->address))
+			(void)sd_event_source_set_enabled(l->io, SD_EVENT_ON);
 	return 0;
 }
 

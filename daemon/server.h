@@ -19,11 +19,15 @@ int server_new(sd_event *event, unsigned max_clients, struct server **ret);
 struct server *server_free(struct server *s);
 void server_freep(struct server **s);
 
-/* Serves fd (a bound socket for a) under name. Takes the fd, also on failure.
- * activated: systemd passed it, so it is never closed by a reload, and its
- * path is never removed. */
-int server_add_listener(struct server *s, const char *name, const struct address *a, int fd,
-			struct greeting *g, uint64_t timeout_usec, bool activated);
+struct config;
+
+/* Adopts a socket systemd passed (bound to a, named fdname or NULL): it is
+ * never closed before the server is freed, and its path never removed. It
+ * serves nothing until server_apply(). Takes fd. */
+int server_add_activated(struct server *s, int fd, const char *fdname, const struct address *a);
+
+/* Serves c: see server.c. On failure nothing changed; the error is logged. */
+int server_apply(struct server *s, const struct config *c);
 
 /* Greets one already connected client (inetd style) and returns when done. */
 int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t timeout_usec);

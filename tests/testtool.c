@@ -1,7 +1,8 @@
 /* testtool: the test suite's clients and waiting helpers, so that the shell
  * tests never sleep and can ask for many clients at once.
  *
- *   wait-file FILE TEXT [SECONDS]   until FILE has a line containing TEXT; prints it
+ *   wait-file FILE TEXT [SECONDS [N]]   until FILE has N lines (default 1) containing
+ *                                   TEXT; prints the last
  *   notify-collect SOCKET OUT       binds a NOTIFY_SOCKET, appends each message to
  *                                   OUT in the background; prints the collector's PID
  *   flood HOST PORT N EXPECTED      N stream clients at once, each must read EXPECTED
@@ -9,7 +10,10 @@
  *   write-first HOST PORT BYTES EXPECTED   sends BYTES first, then reads
  *   stall HOST PORT N SECONDS       N clients that never read; each must be
  *                                   closed by the server within SECONDS
- *   send-unbound PATH               one datagram from an unbound unix socket */
+ *   send-unbound PATH               one datagram from an unbound unix socket
+ *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
+ *                                   the file STOP exists; every reply must be one of
+ *                                   the greeting files G, none refused, none lost */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -147,7 +151,7 @@ static void expect_equal(const char *what, const char *got, size_t n, const char
 
 static int cmd_wait_file(int argc, char *argv[])
 {
-	unsigned seconds = argc > 4 ? number(argv[4]) : 10;
+	unsigned seconds = argc > 4 ? number(argv[4]) : 10, want = argc > 5 ? number(argv[5]) : 1;
 	uint64_t deadline = now_ms() + seconds * 1000ULL;
 	int in = inotify_init1(IN_CLOEXEC);
 
@@ -157,22 +161,27 @@ static int cmd_wait_file(int argc, char *argv[])
 		/* Watch before reading, so a write in between is not missed. */
 		int w = inotify_add_watch(in, argv[2], IN_MODIFY | IN_CLOSE_WRITE);
 		FILE *f = fopen(argv[2], "re");
-		char line[4096];
+		char line[4096], last[4096];
 		char evbuf[4096];
+		unsigned found = 0;
 
 		while (f && fgets(line, sizeof(line), f))
 			if (strstr(line, argv[3])) {
-				fputs(line, stdout);
-				return 0;
+				memcpy(last, line, sizeof(line));
+				if (++found == want) {
+					fputs(last, stdout);
+					return 0;
+				}
 			}
 		if (f)
 			fclose(f);
-		if (w < 0) /* not there yet: watch its directory instead */
+		if (w < 0) /* not created yet: look again shortly */
 			(void)wait_fd(-1, 0, 20);
 		else if (now_ms() < deadline && wait_fd(in, POLLIN, (int)(deadline - now_ms())) > 0)
 			(void)!read(in, evbuf, sizeof(evbuf));
 		if (now_ms() >= deadline) {
-			fprintf(stderr, "testtool: \"%s\" did not appear in %s within %us\n", argv[3], argv[2], seconds);
+			fprintf(stderr, "testtool: %u of %u lines with \"%s\" in %s within %us\n", found, want, argv[3],
+				argv[2], seconds);
 			return 1;
 		}
 		if (w >= 0)
@@ -354,6 +363,65 @@ static int cmd_send_unbound(int argc, char *argv[])
 	return 0;
 }
 
+/* Which of the greetings buf is, or -1. */
+static int which_greeting(const char *buf, size_t n, char **greetings, size_t *sizes, int count)
+{
+	for (int i = 0; i < count; i++)
+		if (n == sizes[i] && memcmp(buf, greetings[i], n) == 0)
+			return i;
+	return -1;
+}
+
+static int cmd_hammer(int argc, char *argv[])
+{
+	struct address tcp = resolve(argv[2], argv[3]), udp = resolve(argv[2], argv[4]);
+	int count = argc - 6;
+	char **greetings = calloc((size_t)count, sizeof(char *)), buf[65536];
+	size_t *sizes = calloc((size_t)count, sizeof(size_t));
+	unsigned long tcp_ok = 0, udp_ok = 0, seen[16] = { 0 };
+
+	if (count > 16)
+		die("at most 16 greetings");
+	for (int i = 0; i < count; i++)
+		greetings[i] = read_file(argv[6 + i], &sizes[i]);
+	udp.type = SOCK_DGRAM;
+	while (access(argv[5], F_OK) < 0) {
+		int fd = client_socket(&tcp, 0), g;
+		size_t n;
+		ssize_t k;
+
+		n = read_all(fd, buf, sizeof(buf), sizeof(buf), 0, now_ms() + 10000);
+		close(fd);
+		if ((g = which_greeting(buf, n, greetings, sizes, count)) < 0)
+			die("TCP reply %lu: %zu bytes that are no configured greeting", tcp_ok + 1, n);
+		seen[g]++;
+		tcp_ok++;
+
+		fd = socket(udp.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, &udp.sa.sa, udp.len) < 0 || send(fd, "", 0, 0) < 0)
+			die("UDP request %lu: %s", udp_ok + 1, strerror(errno));
+		if (wait_fd(fd, POLLIN, 2000) <= 0)
+			die("UDP request %lu: no reply within 2s", udp_ok + 1);
+		k = recv(fd, buf, sizeof(buf), 0);
+		if (k < 0)
+			die("UDP request %lu: %s", udp_ok + 1, strerror(errno));
+		if ((g = which_greeting(buf, (size_t)k, greetings, sizes, count)) < 0)
+			die("UDP reply %lu: %zd bytes that are no configured greeting", udp_ok + 1, k);
+		seen[g]++;
+		udp_ok++;
+		close(fd);
+		if (tcp_ok == 1) {
+			printf("hammering\n");
+			fflush(stdout);
+		}
+	}
+	printf("tcp %lu udp %lu", tcp_ok, udp_ok);
+	for (int i = 0; i < count; i++)
+		printf(" g%d %lu", i + 1, seen[i]);
+	printf("\n");
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -364,7 +432,7 @@ int main(int argc, char *argv[])
 		{ "wait-file", 2, cmd_wait_file },   { "notify-collect", 2, cmd_notify_collect },
 		{ "flood", 4, cmd_flood },           { "slow", 3, cmd_slow },
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
-		{ "send-unbound", 1, cmd_send_unbound },
+		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
