@@ -52,10 +52,10 @@ stop_daemon
 # once the stalled clients are dropped.
 start_daemon "$T/c.conf" &&
 pid=$DAEMON_PID
-prlimit --pid "$pid" --nofile=48:48
+prlimit --pid "$pid" --nofile=64:64
 big=$(port_of big)
-ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-"$TESTTOOL" stall 127.0.0.1 "$big" 80 20 >"$T/stall2.out" &
+ticks() { [ -e "/proc/$pid/stat" ] || fail "greetingd died"; awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+"$TESTTOOL" stall 127.0.0.1 "$big" 100 20 >"$T/stall2.out" &
 stall=$!
 PIDS+=("$stall")
 "$TESTTOOL" wait-file "$DAEMON_LOG" 'cannot accept, pausing: Too many open files' 10 >/dev/null || fail "no pause on EMFILE"

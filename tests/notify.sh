@@ -32,7 +32,7 @@ kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || fail "exit status $? after SIGTERM"
 grep -qx 'STOPPING=1' "$NOTIFY_LOG" || fail "no STOPPING=1"
 start_daemon "$T/n.conf" --log-level debug
-for i in $(seq 1 50); do "$TESTTOOL" send-unbound "$T/ud.sock"; done
+"$TESTTOOL" send-unbound "$T/ud.sock" 50
 expect_greeting "$T/want" -u --unix "$T/ud.sock"
 n=$(grep -c 'datagram from an unbound unix socket' "$DAEMON_LOG")
 [ "$n" -ge 1 ] && [ "$n" -le 10 ] || fail "$n per-client lines for 50 bad datagrams"

@@ -10,7 +10,7 @@
  *   write-first HOST PORT BYTES EXPECTED   sends BYTES first, then reads
  *   stall HOST PORT N SECONDS       N clients that never read; each must be
  *                                   closed by the server within SECONDS
- *   send-unbound PATH               one datagram from an unbound unix socket
+ *   send-unbound PATH [N]           N datagrams (default 1) from an unbound unix socket
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
  *                                   the greeting files G, none refused, none lost */
@@ -357,8 +357,9 @@ static int cmd_send_unbound(int argc, char *argv[])
 	if (address_from_unix_path(argv[2], SOCK_DGRAM, &a, err, sizeof(err)) < 0)
 		die("%s", err);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || sendto(fd, "x", 1, 0, &a.sa.sa, a.len) != 1)
-		die("cannot send to %s: %s", argv[2], strerror(errno));
+	for (unsigned i = 0, n = argc > 3 ? number(argv[3]) : 1; i < n; i++)
+		if (fd < 0 || sendto(fd, "x", 1, 0, &a.sa.sa, a.len) != 1)
+			die("cannot send to %s: %s", argv[2], strerror(errno));
 	close(fd);
 	return 0;
 }
@@ -419,6 +420,10 @@ static int cmd_hammer(int argc, char *argv[])
 	for (int i = 0; i < count; i++)
 		printf(" g%d %lu", i + 1, seen[i]);
 	printf("\n");
+	for (int i = 0; i < count; i++)
+		free(greetings[i]);
+	free(greetings);
+	free(sizes);
 	return 0;
 }
 
