@@ -21,6 +21,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <systemd/sd-daemon.h>
@@ -69,24 +70,28 @@ struct listener {
 	struct dgram_batch *batch;
 };
 
+/* A client on the slow path. Clients are not sd-event sources: they share
+ * one epoll set and one timer, and sit in a list ordered by deadline, so
+ * that ten thousand of them cost a little over a megabyte. */
 struct client {
 	struct server *server;
-	struct client *prev, *next;
+	struct client *prev, *next; /* by deadline */
 	int fd;
 	bool tcp, lingering;
 	struct greeting *greeting;
 	size_t sent, delivered; /* handed to the kernel; known taken by the peer */
-	uint64_t timeout_usec;
-	sd_event_source *io, *timer;
+	uint64_t timeout_usec, deadline;
 	char name[NAME_MAX_LEN + 1];
 };
 
 struct server {
 	sd_event *event;
 	struct listener *listeners;
-	struct client *clients;
+	struct client *clients, *clients_tail; /* earliest deadline first */
 	unsigned n_clients, max_clients;
 	bool accepting, paused, stopping;
+	int client_epoll;
+	sd_event_source *client_io, *client_timer;
 	sd_event_source *resume_timer, *stop_timer;
 	struct server_stats stats;
 };
@@ -95,29 +100,86 @@ static void server_update_accepting(struct server *s);
 
 /* Clients */
 
-static struct client *client_free(struct client *c)
+static void client_unlink(struct client *c)
 {
-	struct server *s;
+	struct server *s = c->server;
 
-	if (!c)
-		return NULL;
-	s = c->server;
-	sd_event_source_disable_unref(c->io);
-	sd_event_source_disable_unref(c->timer);
-	safe_close(c->fd);
-	greeting_unref(c->greeting);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		s->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	else
+		s->clients_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Arms the one client timer for the earliest deadline. */
+static void client_timer_update(struct server *s)
+{
+	if (!s->clients) {
+		(void)sd_event_source_set_enabled(s->client_timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time(s->client_timer, s->clients->deadline);
+	(void)sd_event_source_set_enabled(s->client_timer, SD_EVENT_ONESHOT);
+}
+
+/* (Re)places c at now + its timeout: from the tail, where equal timeouts put it. */
+static void client_schedule(struct client *c)
+{
+	struct server *s = c->server;
+	struct client *after;
+	uint64_t now = 0;
+
+	(void)sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+	c->deadline = now + c->timeout_usec;
+	if (c->prev || s->clients == c)
+		client_unlink(c);
+	for (after = s->clients_tail; after && after->deadline > c->deadline; after = after->prev)
+		;
+	c->prev = after;
+	c->next = after ? after->next : s->clients;
+	if (c->next)
+		c->next->prev = c;
+	else
+		s->clients_tail = c;
+	if (after)
+		after->next = c;
+	else
+		s->clients = c;
+	if (s->clients == c)
+		client_timer_update(s);
+}
+
+static struct client *client_free(struct client *c)
+{
+	struct server *s;
+	bool first;
+
+	if (!c)
+		return NULL;
+	s = c->server;
+	first = s->clients == c;
+	client_unlink(c);
+	safe_close(c->fd); /* also leaves the epoll set */
+	greeting_unref(c->greeting);
 	s->n_clients--;
 	free(c);
+	if (first)
+		client_timer_update(s);
 	s->paused = false; /* an fd was freed: accepting may work again */
 	s->resume_timer = sd_event_source_disable_unref(s->resume_timer);
 	server_update_accepting(s);
 	return NULL;
+}
+
+static int client_watch(struct client *c, int op, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+
+	return epoll_ctl(c->server->client_epoll, op, c->fd, &ev) < 0 ? negative_errno() : 0;
 }
 
 /* Reads and discards what the client sent: -1 at EOF or on an error, 0 if
@@ -140,40 +202,51 @@ static int client_drain(int fd)
  * is not yet delivered; so half-close, and wait for the client's EOF. */
 static void client_linger(struct client *c)
 {
-	if (shutdown(c->fd, SHUT_WR) < 0 || sd_event_source_set_io_events(c->io, EPOLLIN) < 0) {
+	if (shutdown(c->fd, SHUT_WR) < 0 || client_watch(c, EPOLL_CTL_MOD, EPOLLIN) < 0) {
 		client_free(c);
 		return;
 	}
 	c->lingering = true;
 }
 
-static int on_client_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+static void client_io(struct client *c)
 {
-	struct client *c = userdata;
+	int fd = c->fd;
 	ssize_t n;
 
 	if (c->lingering) {
 		if (client_drain(fd) < 0)
 			client_free(c);
-		return 0;
+		return;
 	}
 	n = send(fd, c->greeting->data + c->sent, c->greeting->size - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
-			return 0;
+			return;
 		log_client_errno(LOG_DEBUG, errno, "[%s] client went away mid-greeting: %m", c->name);
 		c->server->stats.failed++;
 		client_free(c);
-		return 0;
+		return;
 	}
 	c->sent += (size_t)n;
 	if (c->sent < c->greeting->size)
-		return 0;
+		return;
 	c->server->stats.greeted++;
 	if (c->tcp)
 		client_linger(c);
 	else
 		client_free(c); /* unix: the greeting is in the peer's queue already */
+	return;
+}
+
+/* The clients' epoll set is readable: serve what it says. */
+static int on_client_events(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct epoll_event ev[64];
+	int n = epoll_wait(fd, ev, ELEMENTSOF(ev), 0);
+
+	for (int i = 0; i < n; i++)
+		client_io(ev[i].data.ptr);
 	return 0;
 }
 
@@ -181,21 +254,21 @@ static int on_client_io(sd_event_source *es, int fd, uint32_t revents, void *use
  * reader is served to the end, one that stopped reading is dropped with an
  * RST, so that the kernel lets go of its undelivered bytes too. A lingering
  * client whose greeting is all delivered is closed quietly. */
-static int on_client_timeout(sd_event_source *es, uint64_t usec, void *userdata)
+static void client_timeout(struct client *c)
 {
-	struct client *c = userdata;
 	int unsent = 0;
 	size_t delivered;
 
 	(void)ioctl(c->fd, SIOCOUTQ, &unsent); /* bytes the peer has not taken yet */
 	delivered = c->sent - MIN(c->sent, (size_t)MAX(unsent, 0));
-	if (c->lingering && unsent == 0)
-		return client_free(c), 0;
+	if (c->lingering && unsent == 0) {
+		client_free(c);
+		return;
+	}
 	if (delivered > c->delivered) {
 		c->delivered = delivered;
-		if (sd_event_source_set_time_relative(es, c->timeout_usec) >= 0 &&
-		    sd_event_source_set_enabled(es, SD_EVENT_ONESHOT) >= 0)
-			return 0;
+		client_schedule(c);
+		return;
 	}
 	log_client_errno(LOG_INFO, 0, "[%s] client stopped reading its greeting (%zu of %zu bytes delivered), dropped",
 			 c->name, delivered, c->greeting->size);
@@ -203,13 +276,22 @@ static int on_client_timeout(sd_event_source *es, uint64_t usec, void *userdata)
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
 	client_free(c);
+}
+
+static int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct server *s = userdata;
+
+	while (s->clients && s->clients->deadline <= usec)
+		client_timeout(s->clients); /* frees it, or moves it later */
+	client_timer_update(s);
 	return 0;
 }
 
 /* The slow path: a client that needs more than one send, or lingers. Takes fd. */
 static struct client *client_new(struct server *s, const struct listener *l, int fd, size_t sent)
 {
-	struct client *c = calloc(1, sizeof(*c));
+	struct client *c = malloc(sizeof(*c));
 	int r;
 
 	if (!c) {
@@ -221,15 +303,9 @@ static struct client *client_new(struct server *s, const struct listener *l, int
 	*c = (struct client){ .server = s, .fd = fd, .tcp = l->address.family != AF_UNIX,
 			      .greeting = greeting_ref(l->greeting), .sent = sent, .timeout_usec = l->timeout_usec };
 	snprintf(c->name, sizeof(c->name), "%s", l->name);
-	c->next = s->clients;
-	if (c->next)
-		c->next->prev = c;
-	s->clients = c;
 	s->n_clients++;
-	r = sd_event_add_io(s->event, &c->io, fd, EPOLLOUT, on_client_io, c);
-	if (r >= 0)
-		r = sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC, l->timeout_usec,
-					       50 * USEC_PER_MSEC, on_client_timeout, c);
+	client_schedule(c);
+	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
 		log_client_errno(LOG_ERR, r, "[%s] cannot watch a client: %m", l->name);
 		s->stats.failed++;
@@ -698,12 +774,30 @@ int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t
 int server_new(sd_event *event, unsigned max_clients, struct server **ret)
 {
 	struct server *s = calloc(1, sizeof(*s));
+	int r;
 
 	if (!s)
 		return -ENOMEM;
 	s->event = sd_event_ref(event);
 	s->max_clients = max_clients;
 	s->accepting = true;
+	s->client_epoll = -1;
+	s->client_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (s->client_epoll < 0) {
+		r = negative_errno();
+		server_free(s);
+		return r;
+	}
+	r = sd_event_add_io(event, &s->client_io, s->client_epoll, EPOLLIN, on_client_events, s);
+	if (r >= 0)
+		r = sd_event_add_time(event, &s->client_timer, CLOCK_MONOTONIC, UINT64_MAX, 50 * USEC_PER_MSEC,
+				      on_client_timer, s);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(s->client_timer, SD_EVENT_OFF);
+	if (r < 0) {
+		server_free(s);
+		return r;
+	}
 	*ret = s;
 	return 0;
 }
@@ -748,6 +842,9 @@ struct server *server_free(struct server *s)
 	}
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
+	sd_event_source_disable_unref(s->client_io);
+	sd_event_source_disable_unref(s->client_timer);
+	safe_close(s->client_epoll);
 	sd_event_unref(s->event);
 	free(s);
 	return NULL;
