@@ -62,6 +62,10 @@ expect_greeting "$T/want" -u 127.0.0.5 "$(port_of wild4)"
 expect_greeting "$T/want" -u --source 127.0.0.1 127.1.2.3 "$(port_of wild4)"
 expect_greeting "$T/want" -u -6 ::1 "$(port_of wild6)"
 
+# Any datagram is answered the same: empty (greet's), or far larger than read.
+"$TESTTOOL" udp 127.0.0.1 "$(port_of udp4)" 65507 "$T/want" || fail "a maximal datagram"
+"$TESTTOOL" udp ::1 "$(port_of udp6)" 1 "$T/want" || fail "a one-byte datagram"
+
 # The listener for UDP must not answer TCP, and the other way round.
 "$GREET" -w 2s 127.0.0.1 "$(port_of udp4)" >/dev/null 2>&1 && fail "TCP reached a UDP-only port"
 "$GREET" -w 500ms -u 127.0.0.1 "$(port_of tcp4)" >/dev/null 2>&1 && fail "UDP reached a TCP-only port"

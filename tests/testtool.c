@@ -11,6 +11,7 @@
  *   stall HOST PORT N SECONDS       N clients that never read; each must be
  *                                   closed by the server within SECONDS
  *   send-unbound PATH [N]           N datagrams (default 1) from an unbound unix socket
+ *   udp HOST PORT SIZE EXPECTED     one datagram of SIZE bytes; the reply must be EXPECTED
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
  *                                   the greeting files G, none refused, none lost */
@@ -364,6 +365,28 @@ static int cmd_send_unbound(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_udp(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	size_t size = number(argv[4]), want_size;
+	_cleanup_free_ char *want = read_file(argv[5], &want_size);
+	_cleanup_free_ char *out = calloc(1, size + 1), *in = malloc(65536);
+	int fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	if (fd < 0 || connect(fd, &a.sa.sa, a.len) < 0 || send(fd, out, size, 0) != (ssize_t)size)
+		die("cannot send %zu bytes: %s", size, strerror(errno));
+	if (wait_fd(fd, POLLIN, 5000) <= 0)
+		die("no reply to a %zu-byte datagram", size);
+	n = recv(fd, in, 65536, 0);
+	if (n < 0)
+		die("recv: %s", strerror(errno));
+	expect_equal("datagram reply", in, (size_t)n, want, want_size);
+	close(fd);
+	printf("a %zu-byte datagram was answered\n", size);
+	return 0;
+}
+
 /* Which of the greetings buf is, or -1. */
 static int which_greeting(const char *buf, size_t n, char **greetings, size_t *sizes, int count)
 {
@@ -438,6 +461,7 @@ int main(int argc, char *argv[])
 		{ "flood", 4, cmd_flood },           { "slow", 3, cmd_slow },
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
+		{ "udp", 4, cmd_udp },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
