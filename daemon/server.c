@@ -182,16 +182,23 @@ static int client_watch(struct client *c, int op, uint32_t events)
 	return epoll_ctl(c->server->client_epoll, op, c->fd, &ev) < 0 ? negative_errno() : 0;
 }
 
-/* Reads and discards what the client sent: -1 at EOF or on an error, 0 if
- * there was nothing, 1 if bytes were read and more may follow. */
+/* Reads and discards what the client sent, 64 KiB at most per call so that
+ * a client that never stops writing cannot hold the loop: -1 at EOF or on
+ * an error, 0 if there was nothing, 1 if bytes were read and more may follow. */
 static int client_drain(int fd)
 {
 	char buf[4096];
 	bool got = false;
-	ssize_t k;
+	ssize_t k = 0;
 
-	while ((k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+	for (unsigned i = 0; i < 16; i++) {
+		k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (k <= 0)
+			break;
 		got = true;
+	}
+	if (k > 0)
+		return 1;
 	if (k == 0 || (errno != EAGAIN && errno != EINTR))
 		return -1;
 	return got;

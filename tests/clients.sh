@@ -34,6 +34,17 @@ pass "a slow reader gets the whole 1 MiB greeting"
 "$TESTTOOL" write-first 127.0.0.1 "$big" 200000 "$T/big.txt" || fail "write-first (big greeting)"
 pass "clients that write first still get the whole greeting"
 
+# Clients that write without end, and never read, do not hold up the others.
+for i in 1 2 3 4; do
+	"$TESTTOOL" firehose 127.0.0.1 "$big" 6 >"$T/firehose$i.out" &
+	PIDS+=("$!")
+done
+for i in 1 2 3 4; do
+	"$TESTTOOL" wait-file "$T/firehose$i.out" writing 10 >/dev/null || fail "firehose $i did not start"
+done
+"$TESTTOOL" flood 127.0.0.1 "$small" 300 "$T/want" >/dev/null || fail "clients starved by clients that only write"
+pass "clients that only write do not starve the others"
+
 # Twenty clients that never read hold the big listener; others are served
 # meanwhile, and the stalled ones are dropped after the 2s timeout.
 "$TESTTOOL" stall 127.0.0.1 "$big" 20 15 >"$T/stall.out" &

@@ -12,6 +12,7 @@
  *                                   closed by the server within SECONDS
  *   send-unbound PATH [N]           N datagrams (default 1) from an unbound unix socket
  *   udp HOST PORT SIZE EXPECTED     one datagram of SIZE bytes; the reply must be EXPECTED
+ *   firehose HOST PORT SECONDS      writes as fast as it can for SECONDS, never reads
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
  *                                   the greeting files G, none refused, none lost */
@@ -387,6 +388,29 @@ static int cmd_udp(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_firehose(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	uint64_t end = now_ms() + number(argv[4]) * 1000ULL;
+	static char junk[65536];
+	unsigned long long sent = 0;
+	int fd = client_socket(&a, 0);
+
+	printf("writing\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		ssize_t n = send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		if (n > 0)
+			sent += (size_t)n;
+		else if (errno == EAGAIN || errno == EINPROGRESS || errno == ENOTCONN)
+			(void)wait_fd(fd, POLLOUT, 100);
+		else
+			break; /* the server gave up on us: fine */
+	}
+	printf("wrote %llu bytes\n", sent);
+	return 0;
+}
+
 /* Which of the greetings buf is, or -1. */
 static int which_greeting(const char *buf, size_t n, char **greetings, size_t *sizes, int count)
 {
@@ -461,7 +485,7 @@ int main(int argc, char *argv[])
 		{ "flood", 4, cmd_flood },           { "slow", 3, cmd_slow },
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
-		{ "udp", 4, cmd_udp },
+		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
