@@ -124,6 +124,7 @@ static void *tcp_worker(void *arg)
 				total_bad++;
 			}
 			close(x->fd);
+			x->fd = -1;
 			if (stop)
 				continue;
 			x->fd = tcp_connect(counter++);
@@ -134,6 +135,13 @@ static void *tcp_worker(void *arg)
 				die("epoll_ctl");
 		}
 	}
+	for (unsigned i = 0; i < n; i++) {
+		if (c[i]->fd >= 0)
+			close(c[i]->fd);
+		free(c[i]);
+	}
+	free(c);
+	close(ep);
 	return NULL;
 }
 
@@ -181,6 +189,11 @@ static void *udp_worker(void *arg)
 				(void)send(fds[i], "", 0, 0);
 			}
 	}
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	free(sent);
+	close(ep);
 	return NULL;
 }
 
@@ -268,5 +281,9 @@ int main(int argc, char *argv[])
 	printf("ok=%llu bad=%llu lost=%llu rate=%.0f p50_us=%llu p99_us=%llu\n", (unsigned long long)total_ok,
 	       (unsigned long long)total_bad, (unsigned long long)total_lost, (double)total_ok * 1e6 / (double)elapsed,
 	       (unsigned long long)percentile(w, threads, 0.50), (unsigned long long)percentile(w, threads, 0.99));
+	for (unsigned t = 0; t < threads; t++)
+		free(w[t].latency);
+	free(w);
+	free(expected);
 	return total_bad > 0 ? 1 : 0;
 }
