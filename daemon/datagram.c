@@ -1,0 +1,164 @@
+/* Datagrams: recvmmsg() a batch, sendmmsg() the greeting back, from the
+ * address each request was sent to. See server.c. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "macro.h"
+#include "server-internal.h"
+
+#define DGRAM_BATCH 64
+#define DGRAM_ROUNDS 4 /* batches per wake-up, for fairness */
+
+typedef union {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+} control_buffer;
+
+/* Replies in flight on one datagram socket. */
+struct dgram_batch {
+	struct mmsghdr in[DGRAM_BATCH], out[DGRAM_BATCH];
+	union sockaddr_union names[DGRAM_BATCH];
+	control_buffer in_control[DGRAM_BATCH], out_control[DGRAM_BATCH];
+	struct greeting *greeting; /* what pending replies carry: a reload waits for them */
+	struct iovec iov;
+	unsigned pending, next;
+};
+
+struct dgram_batch *dgram_batch_new(void)
+{
+	return calloc(1, sizeof(struct dgram_batch));
+}
+
+void dgram_batch_free(struct dgram_batch *b)
+{
+	if (!b)
+		return;
+	greeting_unref(b->greeting);
+	free(b);
+}
+
+/* The reply's source: the address the request was sent to. ipi_spec_dst is
+ * the local address even when the request went to a broadcast address. */
+static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer *buf)
+{
+	struct cmsghdr *cm, *reply;
+
+	out->msg_control = NULL;
+	out->msg_controllen = 0;
+	for (cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR(in, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo got, send = { 0 };
+			memcpy(&got, CMSG_DATA(cm), sizeof(got));
+			send.ipi_spec_dst = got.ipi_spec_dst;
+			out->msg_control = buf->buf;
+			out->msg_controllen = CMSG_SPACE(sizeof(send));
+			reply = CMSG_FIRSTHDR(out);
+			*reply = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(send)), .cmsg_level = IPPROTO_IP,
+						   .cmsg_type = IP_PKTINFO };
+			memcpy(CMSG_DATA(reply), &send, sizeof(send));
+			return;
+		}
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo got, send = { 0 };
+			memcpy(&got, CMSG_DATA(cm), sizeof(got));
+			if (IN6_IS_ADDR_MULTICAST(&got.ipi6_addr))
+				return; /* let the kernel pick a unicast source */
+			send.ipi6_addr = got.ipi6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(&got.ipi6_addr))
+				send.ipi6_ifindex = got.ipi6_ifindex;
+			out->msg_control = buf->buf;
+			out->msg_controllen = CMSG_SPACE(sizeof(send));
+			reply = CMSG_FIRSTHDR(out);
+			*reply = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(send)), .cmsg_level = IPPROTO_IPV6,
+						   .cmsg_type = IPV6_PKTINFO };
+			memcpy(CMSG_DATA(reply), &send, sizeof(send));
+			return;
+		}
+	}
+}
+
+/* Sends what is pending; on EAGAIN waits for EPOLLOUT. Returns whether all went. */
+static bool dgram_flush(struct listener *l)
+{
+	struct dgram_batch *b = l->batch;
+	char buf[ADDRESS_STRING_MAX];
+
+	while (b->next < b->pending) {
+		int n = sendmmsg(l->fd, b->out + b->next, b->pending - b->next, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			b->next += (unsigned)n;
+			l->server->stats.greeted += (unsigned)n;
+			continue;
+		}
+		if (errno == EAGAIN) {
+			(void)sd_event_source_set_io_events(l->io, EPOLLOUT);
+			return false;
+		}
+		if (errno != EINTR) {
+			struct msghdr *m = &b->out[b->next].msg_hdr;
+			struct address peer = { .family = ((struct sockaddr *)m->msg_name)->sa_family, .len = m->msg_namelen };
+			memcpy(&peer.sa, m->msg_name, m->msg_namelen);
+			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", l->name, address_to_string(&peer, buf));
+			l->server->stats.failed++;
+			b->next++;
+		}
+	}
+	b->pending = b->next = 0;
+	(void)sd_event_source_set_io_events(l->io, EPOLLIN);
+	return true;
+}
+
+int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct listener *l = userdata;
+	struct dgram_batch *b = l->batch;
+
+	if (b->pending > 0 && !dgram_flush(l))
+		return 0;
+	if (b->greeting != l->greeting) {
+		greeting_unref(b->greeting);
+		b->greeting = greeting_ref(l->greeting);
+		b->iov = (struct iovec){ .iov_base = b->greeting->data, .iov_len = b->greeting->size };
+	}
+	for (unsigned round = 0; round < DGRAM_ROUNDS; round++) {
+		unsigned k = 0;
+		int n;
+
+		for (unsigned i = 0; i < DGRAM_BATCH; i++)
+			b->in[i].msg_hdr = (struct msghdr){
+				.msg_name = &b->names[i], .msg_namelen = sizeof(b->names[i]),
+				.msg_control = b->in_control[i].buf, .msg_controllen = sizeof(b->in_control[i]),
+			};
+		/* No buffer: the content does not matter, any datagram (empty,
+		 * or too long and truncated) is answered the same. */
+		n = recvmmsg(fd, b->in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", l->name);
+			return 0;
+		}
+		for (int i = 0; i < n; i++) {
+			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
+			if (l->address.family == AF_UNIX && in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
+				/* An unbound unix client has no address to answer. */
+				log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);
+				l->server->stats.failed++;
+				continue;
+			}
+			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,
+						.msg_iov = &b->iov, .msg_iovlen = 1 };
+			reply_control(in, out, &b->out_control[k]);
+			k++;
+		}
+		l->server->stats.accepted += (unsigned)n;
+		b->pending = k;
+		b->next = 0;
+		if (!dgram_flush(l) || n < DGRAM_BATCH)
+			return 0;
+	}
+	return 0;
+}

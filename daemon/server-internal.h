@@ -1,0 +1,73 @@
+/* What server.c, client.c and datagram.c share: not an interface for
+ * anything else. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "address.h"
+#include "config.h"
+#include "greeting.h"
+#include "server.h"
+
+#define NAME_MAX_LEN 64
+
+struct dgram_batch;
+
+/* One socket. A configured listener with several addresses has several. */
+struct listener {
+	struct server *server;
+	struct listener *next;
+	char *name;                 /* the section it serves, or its fd's name while unmatched */
+	char *fdname;               /* activated: its FileDescriptorName= */
+	struct address requested;   /* as configured: port 0 stays 0 */
+	struct address address;     /* as bound */
+	struct greeting *greeting;
+	uint64_t timeout_usec;
+	int fd;
+	bool activated;             /* systemd's: never closed, its path never removed */
+	const struct listener_config *claim; /* server_apply(): the section it will serve */
+	sd_event_source *io;
+	struct dgram_batch *batch;
+};
+
+/* A client on the slow path. Clients are not sd-event sources: they share
+ * one epoll set and one timer, and sit in a list ordered by deadline, so
+ * that ten thousand of them cost a little over a megabyte. */
+struct client {
+	struct server *server;
+	struct client *prev, *next; /* by deadline */
+	int fd;
+	bool tcp, lingering;
+	struct greeting *greeting;
+	size_t sent, delivered; /* handed to the kernel; known taken by the peer */
+	uint64_t timeout_usec, deadline;
+	char name[NAME_MAX_LEN + 1];
+};
+
+struct server {
+	sd_event *event;
+	struct listener *listeners;
+	struct client *clients, *clients_tail; /* earliest deadline first */
+	unsigned n_clients, max_clients;
+	bool accepting, paused, stopping;
+	int client_epoll;
+	sd_event_source *client_io, *client_timer;
+	sd_event_source *resume_timer, *stop_timer;
+	struct server_stats stats;
+};
+
+/* server.c */
+void server_update_accepting(struct server *s);
+
+/* client.c */
+void greet_connection(struct server *s, const struct listener *l, int fd);
+struct client *client_free(struct client *c);
+int on_client_events(sd_event_source *es, int fd, uint32_t revents, void *userdata);
+int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata);
+
+/* datagram.c */
+struct dgram_batch *dgram_batch_new(void);
+void dgram_batch_free(struct dgram_batch *b);
+int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata);
