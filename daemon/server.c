@@ -13,7 +13,10 @@
  * kernel cannot take now wait for EPOLLOUT; nothing is read meanwhile.
  *
  * Running out of fds, or reaching max-clients, pauses accepting; a client
- * that closes, or a short timer, resumes it. */
+ * that closes, or a short timer, resumes it.
+ *
+ * This file: listeners, accepting, server_apply() and the life cycle;
+ * client.c: clients; datagram.c: datagrams. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
