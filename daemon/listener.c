@@ -58,7 +58,7 @@ int listener_open(const char *name, struct address *a)
 
 	fd = socket(a->family, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, a->protocol);
 	if (fd < 0)
-		return log_error_errno(errno, "[%s] cannot create a %s %s socket: %m", name, family_to_string(a->family),
+		return log_error_errno(errno, "[%s] cannot create a socket (%s %s): %m", name, family_to_string(a->family),
 				       type_to_string(a->type));
 	r = 0;
 	if (a->family == AF_INET6)

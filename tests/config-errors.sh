@@ -61,3 +61,11 @@ grep -qxF "[b] cannot bind stream 127.0.0.1:$port: Address already in use" "$T/e
 grep -q READY=1 "$T/b-notify.log" && fail "READY=1 sent although a listener failed"
 pass "a bind failure names the listener, the address and the errno"
 stop_daemon
+
+# No socket at all (here: no fd left for it): the listener and the errno are named.
+printf '[t]\nhost = 127.0.0.1\nport = 0\n' >"$T/t.conf"
+rc=0
+(ulimit -n 7 && exec "$GREETINGD" -c "$T/t.conf") 2>"$T/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "exit status $rc without fds"
+grep -qxF "[t] cannot create a socket (inet stream): Too many open files" "$T/err" || fail "socket error: $(cat "$T/err")"
+pass "a socket that cannot be created is named with its errno"
