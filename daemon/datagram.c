@@ -43,23 +43,27 @@ void dgram_batch_free(struct dgram_batch *b)
 
 /* The reply's source: the address the request was sent to. ipi_spec_dst is
  * the local address even when the request went to a broadcast address. */
+static void set_control(struct msghdr *out, control_buffer *buf, int level, int type, const void *data, size_t len)
+{
+	struct cmsghdr *cm;
+
+	out->msg_control = buf->buf;
+	out->msg_controllen = CMSG_SPACE(len);
+	cm = CMSG_FIRSTHDR(out);
+	*cm = (struct cmsghdr){ .cmsg_len = CMSG_LEN(len), .cmsg_level = level, .cmsg_type = type };
+	memcpy(CMSG_DATA(cm), data, len);
+}
+
 static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer *buf)
 {
-	struct cmsghdr *cm, *reply;
-
 	out->msg_control = NULL;
 	out->msg_controllen = 0;
-	for (cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR(in, cm)) {
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR(in, cm)) {
 		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo got, send = { 0 };
 			memcpy(&got, CMSG_DATA(cm), sizeof(got));
 			send.ipi_spec_dst = got.ipi_spec_dst;
-			out->msg_control = buf->buf;
-			out->msg_controllen = CMSG_SPACE(sizeof(send));
-			reply = CMSG_FIRSTHDR(out);
-			*reply = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(send)), .cmsg_level = IPPROTO_IP,
-						   .cmsg_type = IP_PKTINFO };
-			memcpy(CMSG_DATA(reply), &send, sizeof(send));
+			set_control(out, buf, IPPROTO_IP, IP_PKTINFO, &send, sizeof(send));
 			return;
 		}
 		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
@@ -70,12 +74,7 @@ static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer 
 			send.ipi6_addr = got.ipi6_addr;
 			if (IN6_IS_ADDR_LINKLOCAL(&got.ipi6_addr))
 				send.ipi6_ifindex = got.ipi6_ifindex;
-			out->msg_control = buf->buf;
-			out->msg_controllen = CMSG_SPACE(sizeof(send));
-			reply = CMSG_FIRSTHDR(out);
-			*reply = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(send)), .cmsg_level = IPPROTO_IPV6,
-						   .cmsg_type = IPV6_PKTINFO };
-			memcpy(CMSG_DATA(reply), &send, sizeof(send));
+			set_control(out, buf, IPPROTO_IPV6, IPV6_PKTINFO, &send, sizeof(send));
 			return;
 		}
 	}
