@@ -1,81 +1,16 @@
-/* Reading greetingd.conf in two passes.
+/* Reading greetingd.conf, second pass: validation.
  *
- * inih does the INI syntax. Our reader feeds it one line at a time, which
- * gives us the line numbers its handler lacks, and vets each line first:
- * a line inih would split (longer than its buffer) or misparse (a NUL, a
- * bad section header, no '=') is reported and handed over blank, so every
- * error in the file is found in one run and no half line is ever parsed.
- * Leading whitespace is stripped, so indented lines are never taken as
- * inih's multi-line continuations.
- *
- * The handler only records each key's raw value and line. Validation then
- * runs per section, in dependency order (type before port, port before host),
+ * config-parse.c has recorded each key's raw value and line. Validation runs
+ * per section, in dependency order (type before port, port before host),
  * and resolves addresses, so that --test-config and a reload see everything
- * the daemon would. */
-#include <ini.h>
+ * the daemon would. Every error is collected; a config with any is unused. */
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "macro.h"
+#include "config-internal.h"
 #include "strutil.h"
-
-#define SECTION_NAME_MAX 64
-#define MAX_CLIENTS_MAX 1000000
-#define GLOBAL_SECTION "greetingd"
-#define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
-
-enum key {
-	KEY_FAMILY,
-	KEY_TYPE,
-	KEY_PROTOCOL,
-	KEY_HOST,
-	KEY_PORT,
-	KEY_PATH,
-	KEY_GREETING,
-	KEY_GREETING_FILE,
-	KEY_TIMEOUT,
-	KEY_MAX_CLIENTS,
-	_KEY_MAX,
-};
-
-static const struct {
-	const char *name;
-	unsigned char global, listener; /* where the key may stand */
-} keys[_KEY_MAX] = {
-	[KEY_FAMILY] = { "family", 0, 1 },
-	[KEY_TYPE] = { "type", 0, 1 },
-	[KEY_PROTOCOL] = { "protocol", 0, 1 },
-	[KEY_HOST] = { "host", 0, 1 },
-	[KEY_PORT] = { "port", 0, 1 },
-	[KEY_PATH] = { "path", 0, 1 },
-	[KEY_GREETING] = { "greeting", 1, 1 },
-	[KEY_GREETING_FILE] = { "greeting-file", 1, 1 },
-	[KEY_TIMEOUT] = { "timeout", 1, 1 },
-	[KEY_MAX_CLIENTS] = { "max-clients", 1, 0 },
-};
-
-struct section {
-	char *name;
-	unsigned line;
-	char *value[_KEY_MAX];
-	unsigned key_line[_KEY_MAX];
-};
-
-struct parser {
-	struct config *config;
-	const char *text;
-	size_t size, pos;
-	unsigned line;
-	struct section *sections;
-	size_t n_sections;
-	struct section *current; /* NULL before the first header or after a bad one */
-	bool skip_keys;          /* the current header was rejected */
-	bool oom;
-};
 
 static struct config *config_new(const char *name)
 {
@@ -91,203 +26,6 @@ static struct config *config_new(const char *name)
 	if (!c->path || !c->errors || !c->greeting)
 		return NULL;
 	return TAKE_PTR(c);
-}
-
-/* Records "FILE:LINE: KEY: message" (LINE and KEY when known). Returns -EINVAL. */
-_printf_(4, 5) static int config_error(struct parser *p, unsigned line, const char *key, const char *format, ...)
-{
-	struct config *c = p->config;
-	char msg[512];
-	va_list ap;
-	char *s;
-	int k;
-
-	if (c->n_errors > CONFIG_ERRORS_MAX)
-		return -EINVAL;
-	if (c->n_errors == CONFIG_ERRORS_MAX) {
-		k = asprintf(&s, "%s: too many errors, giving up after %d", c->path, CONFIG_ERRORS_MAX);
-	} else {
-		va_start(ap, format);
-		vsnprintf(msg, sizeof(msg), format, ap);
-		va_end(ap);
-		if (line == 0)
-			k = asprintf(&s, "%s: %s", c->path, msg);
-		else if (!key)
-			k = asprintf(&s, "%s:%u: %s", c->path, line, msg);
-		else
-			k = asprintf(&s, "%s:%u: %s: %s", c->path, line, key, msg);
-	}
-	if (k < 0) {
-		p->oom = true;
-		return -EINVAL;
-	}
-	c->errors[c->n_errors++] = s;
-	return -EINVAL;
-}
-
-static struct section *section_find(struct parser *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_sections; i++)
-		if (streq(p->sections[i].name, name))
-			return &p->sections[i];
-	return NULL;
-}
-
-static bool section_name_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > SECTION_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", s[i]) || s[i] == '\0')
-			return false;
-	return true;
-}
-
-/* A "[name]" line: record the section, or report why not. */
-static void parse_header(struct parser *p, const char *line, size_t len)
-{
-	const char *end = memchr(line, ']', len);
-	size_t namelen;
-	struct section *s;
-
-	p->current = NULL;
-	p->skip_keys = true;
-	if (!end) {
-		config_error(p, p->line, NULL, "section header without a closing ]");
-		return;
-	}
-	for (const char *q = end + 1; q < line + len; q++)
-		if (*q == ';' || *q == '#')
-			break;
-		else if (*q != ' ' && *q != '\t') {
-			config_error(p, p->line, NULL, "unexpected text after the section header");
-			return;
-		}
-	namelen = (size_t)(end - line - 1);
-	if (!section_name_valid(line + 1, namelen)) {
-		config_error(p, p->line, NULL,
-			     "section name must be 1 to %d characters of letters, digits, '_', '.' and '-'",
-			     SECTION_NAME_MAX);
-		return;
-	}
-	_cleanup_free_ char *name = strndup(line + 1, namelen);
-	if (!name) {
-		p->oom = true;
-		return;
-	}
-	s = section_find(p, name);
-	if (s) {
-		config_error(p, p->line, NULL, "section [%s] is already defined at line %u", name, s->line);
-		return;
-	}
-	s = realloc(p->sections, (p->n_sections + 1) * sizeof(*s));
-	if (!s) {
-		p->oom = true;
-		return;
-	}
-	p->sections = s;
-	p->current = &s[p->n_sections++];
-	*p->current = (struct section){ .name = TAKE_PTR(name), .line = p->line };
-	p->skip_keys = false;
-}
-
-/* ini_reader: the next line of p->text, vetted (see the top of this file). */
-static char *config_reader(char *buf, int num, void *stream)
-{
-	struct parser *p = stream;
-	const char *line, *nl;
-	size_t len, rawlen, max = num > 3 ? (size_t)num - 3 : 0;
-
-	if (p->pos >= p->size)
-		return NULL;
-	line = p->text + p->pos;
-	nl = memchr(line, '\n', p->size - p->pos);
-	rawlen = nl ? (size_t)(nl - line) : p->size - p->pos;
-	p->pos += rawlen + (nl ? 1 : 0);
-	p->line++;
-	buf[0] = '\0';
-
-	len = rawlen;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (p->line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
-		line += 3, len -= 3; /* a UTF-8 byte order mark */
-	if (memchr(line, '\0', len)) {
-		config_error(p, p->line, NULL, "line contains a NUL byte; is this a text file?");
-		return buf;
-	}
-	if (len > max) {
-		config_error(p, p->line, NULL, "line is %zu bytes long; inih reads lines of at most %zu bytes", len, max);
-		return buf;
-	}
-	while (len > 0 && (*line == ' ' || *line == '\t'))
-		line++, len--;
-	if (len == 0 || *line == ';' || *line == '#')
-		return buf;
-	if (*line == '[') {
-		parse_header(p, line, len);
-	} else {
-		/* inih stops looking for '=' at an inline " ;" comment. */
-		size_t eq = 0;
-		const char *semi = NULL;
-
-		while (eq < len && line[eq] != '=' && line[eq] != ':')
-			eq++;
-		for (size_t i = 1; i < len; i++)
-			if (line[i] == ';' && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
-				semi = line + i;
-				break;
-			}
-		if (eq >= len || (semi && line + eq > semi)) {
-			config_error(p, p->line, NULL, "expected \"key = value\" or a [section] header");
-			return buf;
-		}
-		if (p->skip_keys)
-			return buf; /* under a rejected header: reported once, there */
-	}
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	return buf;
-}
-
-/* ini_handler: record one key of the current section. */
-static int config_handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct parser *p = user;
-	struct section *s = p->current;
-	bool global;
-	int k;
-
-	if (!s) {
-		config_error(p, p->line, name, "key outside any section: put it under [%s] or a listener's [name]",
-			     GLOBAL_SECTION);
-		return 1;
-	}
-	global = streq(section, GLOBAL_SECTION);
-	for (k = 0; k < _KEY_MAX; k++)
-		if (streq(name, keys[k].name))
-			break;
-	if (k == _KEY_MAX) {
-		config_error(p, p->line, name, "unknown key; [%s] takes %s", section,
-			     global ? "greeting, greeting-file, timeout, max-clients"
-				    : "family, type, protocol, host, port, path, greeting, greeting-file, timeout");
-		return 1;
-	}
-	if (global ? !keys[k].global : !keys[k].listener) {
-		config_error(p, p->line, name, "only valid in %s", global ? "a listener's section" : "[" GLOBAL_SECTION "]");
-		return 1;
-	}
-	if (s->key_line[k]) {
-		config_error(p, p->line, name, "already set at line %u", s->key_line[k]);
-		return 1;
-	}
-	s->value[k] = strdup(value);
-	if (!s->value[k]) {
-		p->oom = true;
-		return 0;
-	}
-	s->key_line[k] = p->line;
-	return 1;
 }
 
 /* Validation, one key at a time; each reports its own errors. */
@@ -529,31 +267,15 @@ static void load_listener(struct parser *p, struct section *s)
 	c->listeners[c->n_listeners++] = l;
 }
 
-static void parser_done(struct parser *p)
-{
-	for (size_t i = 0; i < p->n_sections; i++) {
-		free(p->sections[i].name);
-		for (int k = 0; k < _KEY_MAX; k++)
-			free(p->sections[i].value[k]);
-	}
-	free(p->sections);
-}
-
 int config_load_string(const char *name, const char *text, size_t size, struct config **ret)
 {
 	_cleanup_(config_freep) struct config *c = config_new(name);
 	struct parser p = { .config = c, .text = text, .size = size };
 	struct section *global = NULL;
-	int r;
 
 	if (!c)
 		return -ENOMEM;
-
-	r = ini_parse_stream(config_reader, &p, config_handler, &p);
-	if (r > 0 && c->n_errors == 0)
-		config_error(&p, (unsigned)r, NULL, "syntax error");
-	else if (r < 0)
-		p.oom = true;
+	parser_read(&p);
 
 	if (!p.oom && (global = section_find(&p, GLOBAL_SECTION)))
 		load_global(&p, global);

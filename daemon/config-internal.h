@@ -1,0 +1,60 @@
+/* What config.c (validation) and config-parse.c (the inih side) share. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "macro.h"
+
+#define SECTION_NAME_MAX 64
+#define MAX_CLIENTS_MAX 1000000
+#define GLOBAL_SECTION "greetingd"
+#define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
+
+enum key {
+	KEY_FAMILY,
+	KEY_TYPE,
+	KEY_PROTOCOL,
+	KEY_HOST,
+	KEY_PORT,
+	KEY_PATH,
+	KEY_GREETING,
+	KEY_GREETING_FILE,
+	KEY_TIMEOUT,
+	KEY_MAX_CLIENTS,
+	_KEY_MAX,
+};
+
+
+/* Where each key may stand. */
+struct key_info {
+	const char *name;
+	unsigned char global, listener;
+};
+extern const struct key_info keys[_KEY_MAX];
+
+struct section {
+	char *name;
+	unsigned line;
+	char *value[_KEY_MAX];
+	unsigned key_line[_KEY_MAX];
+};
+
+struct parser {
+	struct config *config;
+	const char *text;
+	size_t size, pos;
+	unsigned line;
+	struct section *sections;
+	size_t n_sections;
+	struct section *current; /* NULL before the first header or after a bad one */
+	bool skip_keys;          /* the current header was rejected */
+	bool oom;
+};
+
+/* config-parse.c */
+_printf_(4, 5) int config_error(struct parser *p, unsigned line, const char *key, const char *format, ...);
+struct section *section_find(struct parser *p, const char *name);
+void parser_read(struct parser *p);
+void parser_done(struct parser *p);
