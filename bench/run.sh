@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench/run.sh [--smoke] [--rounds N] [--seconds S]
 #
-# greetingd side by side with nginx's stream "return" (1 worker; 2 workers
-# with reuseport) and refserver (epoll + accept4 + send + close: the limit),
+# greetingd (1 worker; 2 workers) side by side with nginx's stream "return"
+# (1 worker; 2 workers with reuseport) and refserver (epoll + accept4 + send + close: the limit),
 # all on 127.0.0.1 with the same greeting, in interleaved rounds with the
 # order rotated. Prints each figure's median (min-max over rounds) and its
 # ratio to nginx with 1 worker and to refserver.
@@ -42,9 +42,9 @@ trap cleanup EXIT
 printf 'Thank you for connecting\n' >"$T/greeting"
 tcp=$((30000 + RANDOM % 20000)) udp=$((tcp + 1))
 
-config_greetingd() {
-	printf '[greetingd]\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n' \
-		"$tcp" "$udp" >"$T/greetingd.conf"
+config_greetingd() { # WORKERS
+	printf '[greetingd]\nworkers = %s\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n' \
+		"$1" "$tcp" "$udp" >"$T/greetingd.conf"
 }
 config_nginx() { # WORKERS [reuseport]
 	cat >"$T/nginx.conf" <<CONF
@@ -64,7 +64,8 @@ CONF
 # start NAME: starts a server in the foreground of a background job.
 start() {
 	case $1 in
-	greetingd) config_greetingd; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd) config_greetingd 1; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd-2) config_greetingd 2; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-1) config_nginx 1; "$NGINX" -c "$T/nginx.conf" & ;;
 	nginx-2r) config_nginx 2 reuseport; "$NGINX" -c "$T/nginx.conf" & ;;
 	refserver) "$REF" "$tcp" "$udp" "$T/greeting" >/dev/null & ;;
@@ -182,7 +183,8 @@ held_clients() {
 	stop
 }
 
-servers=(greetingd nginx-1 nginx-2r refserver)
+# The ratio columns take the 1st, 2nd and 4th: keep greetingd, nginx-1, _, refserver first.
+servers=(greetingd nginx-1 nginx-2r refserver greetingd-2)
 for r in $(seq 1 "$rounds"); do
 	n=${#servers[@]}
 	for i in $(seq 0 $((n - 1))); do

@@ -23,6 +23,7 @@ static struct config *config_new(const char *name)
 	c->greeting = greeting_new(CONFIG_DEFAULT_GREETING, strlen(CONFIG_DEFAULT_GREETING));
 	c->timeout_usec = CONFIG_DEFAULT_TIMEOUT_USEC;
 	c->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
+	c->workers = 1;
 	if (!c->path || !c->errors || !c->greeting)
 		return NULL;
 	return TAKE_PTR(c);
@@ -121,6 +122,13 @@ static void load_global(struct parser *p, const struct section *s)
 				  s->value[KEY_MAX_CLIENTS], MAX_CLIENTS_MAX);
 		else
 			c->max_clients = (unsigned)v;
+	}
+	if (s->value[KEY_WORKERS]) {
+		if (parse_unsigned(s->value[KEY_WORKERS], false, WORKERS_MAX, &v) < 0 || v == 0)
+			KEY_ERROR(p, s, KEY_WORKERS, "\"%s\" is not a number between 1 and %d", s->value[KEY_WORKERS],
+				  WORKERS_MAX);
+		else
+			c->workers = (unsigned)v;
 	}
 }
 
@@ -256,6 +264,11 @@ static void load_listener(struct parser *p, struct section *s)
 			     l.greeting->size, MESSAGE_GREETING_MAX);
 		ok = false;
 	}
+	for (size_t i = 0; ok && c->workers > 1 && i < l.n_addresses; i++)
+		if (l.addresses[i].family != AF_UNIX && address_port(&l.addresses[i]) == 0) {
+			KEY_ERROR(p, s, KEY_PORT, "port 0 would give each of the %u workers another port; name one", c->workers);
+			ok = false;
+		}
 	if (ok)
 		check_overlap(p, s, &l);
 	if (!ok) {

@@ -30,6 +30,7 @@ struct config {
 	struct greeting *greeting; /* [greetingd]: the default, and for unmatched activated fds */
 	uint64_t timeout_usec;
 	unsigned max_clients;
+	unsigned workers; /* processes, each with its own SO_REUSEPORT sockets */
 	struct listener_config *listeners;
 	size_t n_listeners;
 	char **errors;

@@ -50,7 +50,7 @@ static int unix_path_release(const char *name, const struct address *a)
 	return 0;
 }
 
-int listener_open(const char *name, struct address *a)
+int listener_open(const char *name, struct address *a, bool reuseport)
 {
 	_cleanup_close_ int fd = -1;
 	char buf[ADDRESS_STRING_MAX];
@@ -65,6 +65,8 @@ int listener_open(const char *name, struct address *a)
 		r = set_option(fd, IPPROTO_IPV6, IPV6_V6ONLY); /* :: must not take 0.0.0.0's port */
 	if (r == 0 && a->family != AF_UNIX && a->type == SOCK_STREAM)
 		r = set_option(fd, SOL_SOCKET, SO_REUSEADDR); /* restart while old clients sit in TIME_WAIT */
+	if (r == 0 && reuseport && a->family != AF_UNIX)
+		r = set_option(fd, SOL_SOCKET, SO_REUSEPORT); /* each worker its own socket, the kernel spreads clients */
 	if (r == 0 && a->broadcast)
 		r = set_option(fd, SOL_SOCKET, SO_BROADCAST);
 	/* Replies leave from the address the request came to. */

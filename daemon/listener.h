@@ -13,8 +13,9 @@ bool address_is_connection_oriented(const struct address *a);
 /* Creates a non-blocking socket for a, binds it and, if connection-oriented,
  * listens. On success *a holds the bound address (the port the kernel chose
  * for port 0). A stale UNIX socket file (nothing accepts on it) is replaced;
- * a live one, or any other file, is an error. Logs its errors with name. */
-int listener_open(const char *name, struct address *a);
+ * a live one, or any other file, is an error. reuseport: SO_REUSEPORT on
+ * inet sockets, for workers. Logs its errors with name. */
+int listener_open(const char *name, struct address *a, bool reuseport);
 
 /* Closes fd; for a socket file we created, removes it. Returns -1. */
 int listener_close(int fd, const struct address *a, bool remove_path);

@@ -3,7 +3,10 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -26,7 +29,18 @@ struct daemon {
 	struct server *server;
 	struct config *config;
 	char status[256];
+	pid_t workers[64];  /* the first worker's: the others */
+	unsigned n_workers;
+	bool worker_failed;
 };
+
+/* Passes a signal on to the other workers. */
+static void workers_signal(struct daemon *d, int sig)
+{
+	for (unsigned i = 0; i < d->n_workers; i++)
+		if (d->workers[i] > 0)
+			(void)kill(d->workers[i], sig);
+}
 
 static void help(void)
 {
@@ -147,6 +161,7 @@ static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, 
 
 	log_info("%s: stopping", strsignal((int)si->ssi_signo));
 	(void)sd_notify(0, "STOPPING=1");
+	workers_signal(d, SIGTERM);
 	server_stop(d->server, STOP_DEADLINE_USEC);
 	return 0;
 }
@@ -161,6 +176,7 @@ static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, voi
 	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
 	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now, arg_config);
 	log_info("reloading %s", arg_config);
+	workers_signal(d, SIGHUP); /* each reads the file itself */
 	c = load_config();
 	if (!c || server_apply(d->server, c) < 0) {
 		config_free(c);
@@ -170,6 +186,9 @@ static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, voi
 		(void)sd_notify(0, "READY=1");
 		return 0;
 	}
+	if (c->workers != d->config->workers)
+		log_notice("workers = %u takes effect at the next start; running %u", c->workers, d->config->workers);
+	c->workers = d->config->workers;
 	config_free(d->config);
 	d->config = c;
 	log_info("reloaded: %u sockets", server_n_listeners(d->server));
@@ -188,6 +207,7 @@ static int setup_event_loop(struct daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return negative_errno();
 	r = sd_event_default(&d->event);
@@ -202,6 +222,58 @@ static int setup_event_loop(struct daemon *d)
 	if (r >= 0)
 		r = sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 when WatchdogSec= is set */
 	return r < 0 ? r : 0;
+}
+
+static int on_worker_exit(sd_event_source *es, const siginfo_t *si, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	for (unsigned i = 0; i < d->n_workers; i++)
+		if (d->workers[i] == si->si_pid)
+			d->workers[i] = 0;
+	if (server_stopping(d->server))
+		return 0;
+	log_error("worker %d exited unexpectedly (%s %d): stopping", (int)si->si_pid,
+		  si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
+	d->worker_failed = true;
+	workers_signal(d, SIGTERM);
+	server_stop(d->server, STOP_DEADLINE_USEC);
+	return 0;
+}
+
+/* workers = N, self-bound: N - 1 more processes, each with its own event
+ * loop and SO_REUSEPORT sockets, so that the kernel spreads clients over the
+ * cores. This process, the first worker, alone talks to systemd and serves
+ * unix sockets; it passes SIGHUP and SIGTERM on, and stops all if one dies.
+ * Returns 1 in a new worker, 0 in the first, or a logged -errno. */
+static int workers_start(struct daemon *d)
+{
+	pid_t parent = getpid();
+
+	for (unsigned i = 1; i < d->config->workers; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return log_error_errno(errno, "cannot start worker %u: %m", i + 1);
+		if (pid == 0) {
+			/* A worker never outlives the first, and never speaks to systemd. */
+			if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+				_exit(1);
+			(void)unsetenv("NOTIFY_SOCKET");
+			(void)unsetenv("WATCHDOG_USEC");
+			(void)unsetenv("WATCHDOG_PID");
+			d->n_workers = 0;
+			return 1;
+		}
+		d->workers[d->n_workers++] = pid;
+	}
+	return 0;
+}
+
+static void workers_wait(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->n_workers; i++)
+		if (d->workers[i] > 0 && waitpid(d->workers[i], NULL, 0) < 0)
+			log_warning_errno(errno, "cannot wait for worker %d: %m", (int)d->workers[i]);
 }
 
 /* Accept=yes or --inetd: one client, then exit. */
@@ -220,7 +292,7 @@ static int serve_connection(struct daemon *d, int fd)
 static int run(int argc, char *argv[])
 {
 	struct daemon d = {};
-	int r, connection = -1;
+	int r, worker, connection = -1;
 
 	log_setup();
 	r = parse_argv(argc, argv);
@@ -235,7 +307,17 @@ static int run(int argc, char *argv[])
 		return 0;
 	}
 
-	r = setup_event_loop(&d);
+	r = worker = 0;
+	if (d.config->workers > 1 && !arg_inetd && !getenv("LISTEN_FDS"))
+		r = worker = workers_start(&d);
+	else if (d.config->workers > 1)
+		log_notice("workers = %u applies to sockets greetingd binds itself: one process serves these", d.config->workers);
+	if (r >= 0)
+		r = setup_event_loop(&d);
+	for (unsigned i = 0; r >= 0 && i < d.n_workers; i++)
+		r = sd_event_add_child(d.event, NULL, d.workers[i], WEXITED, on_worker_exit, &d);
+	if (r >= 0 && d.config->workers > 1 && !getenv("LISTEN_FDS"))
+		server_set_worker(d.server, true, worker == 1);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the event loop: %m");
 	} else if (arg_inetd) {
@@ -256,6 +338,11 @@ static int run(int argc, char *argv[])
 	}
 	if (r < 0)
 		(void)sd_notifyf(0, "ERRNO=%d", -r);
+	if (r < 0 || d.worker_failed)
+		workers_signal(&d, SIGTERM);
+	workers_wait(&d);
+	if (d.worker_failed)
+		r = -ECHILD;
 	server_free(d.server);
 	sd_event_unref(d.event);
 	config_free(d.config);

@@ -52,6 +52,7 @@ struct server {
 	struct client *clients, *clients_tail; /* earliest deadline first */
 	unsigned n_clients, max_clients;
 	bool accepting, paused, stopping;
+	bool reuseport, inet_only; /* workers: SO_REUSEPORT; all but the first leave unix sockets alone */
 	int client_epoll;
 	sd_event_source *client_io, *client_timer;
 	sd_event_source *resume_timer, *stop_timer;

@@ -239,12 +239,14 @@ int server_apply(struct server *s, const struct config *c)
 			struct address bound = lc->addresses[j];
 			int fd;
 
+			if (s->inet_only && bound.family == AF_UNIX)
+				continue;
 			l = find_unclaimed(s, &lc->addresses[j]);
 			if (l) {
 				l->claim = lc;
 				continue;
 			}
-			fd = listener_open(lc->name, &bound);
+			fd = listener_open(lc->name, &bound, s->reuseport);
 			if (fd < 0) {
 				r = fd;
 				break;
@@ -412,6 +414,17 @@ struct server *server_free(struct server *s)
 void server_freep(struct server **s)
 {
 	server_free(*s);
+}
+
+void server_set_worker(struct server *s, bool reuseport, bool inet_only)
+{
+	s->reuseport = reuseport;
+	s->inet_only = inet_only;
+}
+
+bool server_stopping(const struct server *s)
+{
+	return s->stopping;
 }
 
 unsigned server_n_listeners(const struct server *s)

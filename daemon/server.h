@@ -36,5 +36,10 @@ int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t
  * after the deadline. */
 void server_stop(struct server *s, uint64_t deadline_usec);
 
+/* Workers: bind inet sockets with SO_REUSEPORT; inet_only leaves unix
+ * sockets to the first worker. Before server_apply(). */
+void server_set_worker(struct server *s, bool reuseport, bool inet_only);
+
+bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);
 struct server_stats server_stats(const struct server *s);

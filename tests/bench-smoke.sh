@@ -6,7 +6,7 @@
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || fail "nginx-light and libnginx-mod-stream are required"
 top_builddir=$top_builddir bash "$top_srcdir/bench/run.sh" --smoke >"$T/smoke.out" 2>&1 || fail "bench: $(cat "$T/smoke.out")"
 cat "$T/smoke.out"
-for s in greetingd nginx-1 nginx-2r refserver; do
+for s in greetingd greetingd-2 nginx-1 nginx-2r refserver; do
 	grep -q "^  $s  *tcp_per_s  *[1-9]" "$T/smoke.out" || fail "no TCP figure for $s"
 	grep -q "^  $s  *udp_per_s  *[1-9]" "$T/smoke.out" || fail "no UDP figure for $s"
 done

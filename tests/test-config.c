@@ -297,6 +297,9 @@ static void test_errors_values(void **state)
 		     "t.conf:3: timeout: \"61min\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)");
 	EXPECT_ERROR("[greetingd]\nmax-clients = 0\n[a]\nport = 7\n",
 		     "t.conf:2: max-clients: \"0\" is not a number between 1 and 1000000");
+	EXPECT_ERROR("[greetingd]\nworkers = 65\n[a]\nport = 7\n", "t.conf:2: workers: \"65\" is not a number between 1 and 64");
+	EXPECT_ERROR("[greetingd]\nworkers = 2\n[a]\nhost = 127.0.0.1\nport = 0\n",
+		     "t.conf:5: port: port 0 would give each of the 2 workers another port; name one");
 }
 
 static void test_errors_structure(void **state)

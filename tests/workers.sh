@@ -1,0 +1,45 @@
+#!/bin/bash
+# workers = 2: two processes with SO_REUSEPORT sockets both serve; a reload
+# reaches both; SIGTERM stops both; a worker that dies stops them all.
+. "$top_srcdir/tests/lib.sh"
+
+port=$((20000 + RANDOM % 20000))
+printf 'first\n' >"$T/want1"
+printf 'second\n' >"$T/want2"
+write_config() {
+	printf '[greetingd]\nworkers = 2\ngreeting = %s\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[local]\npath = %s\n' \
+		"$1" "$port" "$T/w.sock" >"$T/w.conf"
+}
+write_config first
+start_daemon "$T/w.conf"
+worker=$(pgrep -P "$DAEMON_PID")
+[ -n "$worker" ] && [ "$(echo "$worker" | wc -l)" -eq 1 ] || fail "expected one more worker, got: $worker"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "ready: 1 sockets" 10 >/dev/null || fail "the second worker is not ready"
+[ "$(grep -c "^\[tcp\] listening on stream 127.0.0.1:$port" "$DAEMON_LOG")" -eq 2 ] || fail "not two TCP sockets"
+[ "$(grep -c "^\[local\] listening on" "$DAEMON_LOG")" -eq 1 ] || fail "the unix socket was bound twice"
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+before=$(ticks "$worker")
+"$TESTTOOL" flood 127.0.0.1 "$port" 3000 "$T/want1" >/dev/null || fail "flood over two workers"
+after=$(ticks "$worker")
+[ "$after" -gt "$before" ] || fail "the second worker served nobody"
+expect_greeting "$T/want1" --unix "$T/w.sock"
+pass "two workers share the TCP port; the second used $((after - before)) ticks"
+
+write_config second
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "reloaded:" 10 2 >/dev/null || fail "both workers did not reload"
+"$TESTTOOL" flood 127.0.0.1 "$port" 500 "$T/want2" >/dev/null || fail "a worker kept the old greeting"
+pass "a reload reaches every worker"
+stop_daemon
+kill -0 "$worker" 2>/dev/null && fail "the second worker outlived SIGTERM"
+pass "SIGTERM stops every worker, exit 0"
+
+start_daemon "$T/w.conf"
+worker=$(pgrep -P "$DAEMON_PID")
+kill -KILL "$worker"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+[ "$rc" -eq 1 ] || fail "exit status $rc after a worker died, expected 1"
+grep -q "^worker $worker exited unexpectedly (signal 9): stopping" "$DAEMON_LOG" || fail "a dead worker is not logged"
+pass "a worker that dies stops the service, exit 1"
