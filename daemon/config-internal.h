@@ -9,7 +9,6 @@
 
 #define SECTION_NAME_MAX 64
 #define MAX_CLIENTS_MAX 1000000
-#define WORKERS_MAX 64
 #define GLOBAL_SECTION "greetingd"
 #define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
 

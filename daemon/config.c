@@ -124,9 +124,9 @@ static void load_global(struct parser *p, const struct section *s)
 			c->max_clients = (unsigned)v;
 	}
 	if (s->value[KEY_WORKERS]) {
-		if (parse_unsigned(s->value[KEY_WORKERS], false, WORKERS_MAX, &v) < 0 || v == 0)
+		if (parse_unsigned(s->value[KEY_WORKERS], false, CONFIG_WORKERS_MAX, &v) < 0 || v == 0)
 			KEY_ERROR(p, s, KEY_WORKERS, "\"%s\" is not a number between 1 and %d", s->value[KEY_WORKERS],
-				  WORKERS_MAX);
+				  CONFIG_WORKERS_MAX);
 		else
 			c->workers = (unsigned)v;
 	}

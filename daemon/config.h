@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_CLIENTS 16384
 #define CONFIG_ERRORS_MAX 100
+#define CONFIG_WORKERS_MAX 64
 
 /* One [section] other than [greetingd]: one service, one or more sockets. */
 struct listener_config {

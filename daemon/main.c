@@ -29,7 +29,7 @@ struct daemon {
 	struct server *server;
 	struct config *config;
 	char status[256];
-	pid_t workers[64];  /* the first worker's: the others */
+	pid_t workers[CONFIG_WORKERS_MAX]; /* the first worker's: the others */
 	unsigned n_workers;
 	bool worker_failed;
 };
@@ -132,8 +132,8 @@ static void config_print(const struct config *c)
 	printf("configuration OK\n");
 }
 
-/* STATUS=, sent when it changed: what is served, and the counters. */
-static void notify_status(struct daemon *d, const char *extra)
+/* STATUS=: what is served, and the counters; unless forced, only when it changed. */
+static void notify_status(struct daemon *d, const char *extra, bool force)
 {
 	struct server_stats st = server_stats(d->server);
 	char status[sizeof(d->status)];
@@ -141,7 +141,7 @@ static void notify_status(struct daemon *d, const char *extra)
 	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu",
 		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
 		 (unsigned long long)st.greeted, (unsigned long long)st.failed);
-	if (streq(status, d->status))
+	if (!force && streq(status, d->status))
 		return;
 	memcpy(d->status, status, sizeof(status));
 	(void)sd_notifyf(0, "STATUS=%s", status);
@@ -149,7 +149,7 @@ static void notify_status(struct daemon *d, const char *extra)
 
 static int on_status_timer(sd_event_source *es, uint64_t usec, void *userdata)
 {
-	notify_status(userdata, "");
+	notify_status(userdata, "", false);
 	(void)sd_event_source_set_time(es, usec + STATUS_INTERVAL_USEC);
 	(void)sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
 	return 0;
@@ -181,8 +181,7 @@ static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, voi
 	if (!c || server_apply(d->server, c) < 0) {
 		config_free(c);
 		log_error("reload failed: keeping the running configuration");
-		d->status[0] = '\0';
-		notify_status(d, "Reload failed, see the log; ");
+		notify_status(d, "Reload failed, see the log; ", true);
 		(void)sd_notify(0, "READY=1");
 		return 0;
 	}
@@ -192,8 +191,7 @@ static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, voi
 	config_free(d->config);
 	d->config = c;
 	log_info("reloaded: %u sockets", server_n_listeners(d->server));
-	d->status[0] = '\0';
-	notify_status(d, "");
+	notify_status(d, "", true);
 	(void)sd_notify(0, "READY=1");
 	return 0;
 }
@@ -293,6 +291,7 @@ static int run(int argc, char *argv[])
 {
 	struct daemon d = {};
 	int r, worker, connection = -1;
+	bool forking;
 
 	log_setup();
 	r = parse_argv(argc, argv);
@@ -307,26 +306,30 @@ static int run(int argc, char *argv[])
 		return 0;
 	}
 
+	forking = d.config->workers > 1 && !arg_inetd && !getenv("LISTEN_FDS");
 	r = worker = 0;
-	if (d.config->workers > 1 && !arg_inetd && !getenv("LISTEN_FDS"))
-		r = worker = workers_start(&d);
+	if (forking)
+		r = worker = workers_start(&d); /* logs its errors */
 	else if (d.config->workers > 1)
 		log_notice("workers = %u applies to sockets greetingd binds itself: one process serves these", d.config->workers);
-	if (r >= 0)
+	if (r >= 0) {
 		r = setup_event_loop(&d);
-	for (unsigned i = 0; r >= 0 && i < d.n_workers; i++)
-		r = sd_event_add_child(d.event, NULL, d.workers[i], WEXITED, on_worker_exit, &d);
-	if (r >= 0 && d.config->workers > 1 && !getenv("LISTEN_FDS"))
-		server_set_worker(d.server, true, worker == 1);
+		for (unsigned i = 0; r >= 0 && i < d.n_workers; i++)
+			r = sd_event_add_child(d.event, NULL, d.workers[i], WEXITED, on_worker_exit, &d);
+		if (r >= 0 && forking)
+			server_set_worker(d.server, true, worker == 1);
+		if (r < 0)
+			log_error_errno(r, "cannot set up the event loop: %m");
+	}
 	if (r < 0) {
-		log_error_errno(r, "cannot set up the event loop: %m");
+		/* logged */
 	} else if (arg_inetd) {
 		connection = activation_take_stdin();
 		r = connection < 0 ? connection : serve_connection(&d, connection);
 	} else if ((r = activation_collect(d.server, &connection)) >= 0 && connection >= 0) {
 		r = serve_connection(&d, connection);
 	} else if (r >= 0 && (r = server_apply(d.server, d.config)) >= 0) {
-		notify_status(&d, "");
+		notify_status(&d, "", true);
 		(void)sd_notify(0, "READY=1");
 		log_info("ready: %u sockets", server_n_listeners(d.server));
 		r = sd_event_add_time_relative(d.event, NULL, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC, USEC_PER_SEC,
