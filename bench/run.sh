@@ -1,22 +1,28 @@
 #!/bin/bash
-# bench/run.sh [--smoke] [--rounds N] [--seconds S]
+# bench/run.sh [--smoke | --saturated] [--rounds N] [--seconds S]
 #
 # greetingd (1 worker; 2 workers) side by side with nginx's stream "return"
 # (1 worker; 2 workers with reuseport) and refserver (epoll + accept4 + send + close: the limit),
 # all on 127.0.0.1 with the same greeting, in interleaved rounds with the
 # order rotated. Prints each figure's median (min-max over rounds) and its
-# ratio to nginx with 1 worker and to refserver.
+# ratio to nginx with 1 worker and to refserver. Then a saturated table: each
+# server process held to the same CPU quota, so that the rate is the
+# efficiency, and workers = 2 (worker_processes 2) must double it to scale.
+# On 2 cores or more, one-process servers run on CPU 0 and the load
+# generator on CPU 1, so that they do not take each other's time.
 # --smoke: one short round that only checks every reply is byte-exact.
+# --saturated: the saturated table alone.
 # Installs nginx-light and libnginx-mod-stream when missing (as root).
 set -euo pipefail
 
-rounds=3 seconds=5 smoke=0
+rounds=3 seconds=5 smoke=0 main=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 rounds=1 seconds=1 ;;
+	--saturated) main=0 ;;
 	--rounds) rounds=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
-	*) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	*) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 	shift
 done
@@ -33,18 +39,30 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 T=$(mktemp -d /tmp/greetingd-bench.XXXXXX)
-SPID=
+SPID= HOLD= CG=
 cleanup() {
+	[ -n "$HOLD" ] && kill "$HOLD" 2>/dev/null && wait "$HOLD" 2>/dev/null
 	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	[ -n "$CG" ] && cgroup_remove
 	rm -rf "$T"
 }
 trap cleanup EXIT
 printf 'Thank you for connecting\n' >"$T/greeting"
-tcp=$((30000 + RANDOM % 20000)) udp=$((tcp + 1))
+head -c 16384 <(yes 'a greeting larger than the clients take') >"$T/big"
+mkfifo "$T/tick"
+tick() { read -r -t 0.05 <>"$T/tick" || true; } # a poll's interval, never the wait itself
+tcp=$((30000 + RANDOM % 20000)) udp=$((tcp + 1)) big=$((tcp + 2))
+
+# One-process servers on CPU 0, the load on CPU 1: each has a core of its own.
+on_server=() on_load=()
+if [ "$(nproc)" -ge 2 ]; then
+	on_server=(taskset -c 0) on_load=(taskset -c 1)
+fi
+load() { "${on_load[@]}" "$LOAD" "$@"; }
 
 config_greetingd() { # WORKERS
-	printf '[greetingd]\nworkers = %s\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n' \
-		"$1" "$tcp" "$udp" >"$T/greetingd.conf"
+	printf '[greetingd]\nworkers = %s\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n[big]\nhost = 127.0.0.1\nport = %s\ngreeting-file = %s\ntimeout = 60s\n' \
+		"$1" "$tcp" "$udp" "$big" "$T/big" >"$T/greetingd.conf"
 }
 config_nginx() { # WORKERS [reuseport]
 	cat >"$T/nginx.conf" <<CONF
@@ -64,11 +82,15 @@ CONF
 # start NAME: starts a server in the foreground of a background job.
 start() {
 	case $1 in
-	greetingd) config_greetingd 1; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd) config_greetingd 1; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	greetingd-2) config_greetingd 2; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
-	nginx-1) config_nginx 1; "$NGINX" -c "$T/nginx.conf" & ;;
+	nginx-1) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
 	nginx-2r) config_nginx 2 reuseport; "$NGINX" -c "$T/nginx.conf" & ;;
-	refserver) "$REF" "$tcp" "$udp" "$T/greeting" >/dev/null & ;;
+	refserver) "${on_server[@]}" "$REF" "$tcp" "$udp" "$T/greeting" >/dev/null & ;;
+	# For the saturated table: every process on CPU 0, each in a cgroup of its own.
+	greetingd-q1 | greetingd-q2) config_greetingd "${1#greetingd-q}"; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	nginx-q1 | nginx-q2) config_nginx "${1#nginx-q}" reuseport; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
+	refserver-q1) "${on_server[@]}" "$REF" "$tcp" "$udp" "$T/greeting" >/dev/null & ;;
 	esac
 	SPID=$!
 	# Ready when it greets (a poll with a deadline).
@@ -105,23 +127,29 @@ memory_kib() { # Rss Pss, summed over the tree
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 record() { echo "$1 $2 $3" >>"$T/results"; } # server metric value
 
+# tcp_load SERVER SUFFIX: a TCP run, its rate, latency and CPU per greeting.
+tcp_load() {
+	local out before after
+	before=$(cpu_ticks)
+	out=$(load tcp 127.0.0.1 "$tcp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $1: $out" >&2; exit 1; }
+	after=$(cpu_ticks)
+	record "$1" "tcp_per_s$2" "$(echo "$out" | field rate)"
+	record "$1" "tcp_p50_us$2" "$(echo "$out" | field p50_us)"
+	record "$1" "tcp_p99_us$2" "$(echo "$out" | field p99_us)"
+	record "$1" "tcp_per_cpu_s$2" "$(echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+		'{ sub(/.*ok=/, ""); sub(/ .*/, ""); print (t > 0 ? int($1 / (t / hz)) : 0) }')"
+	echo "$out" | field rate
+}
+
 measure() {
-	local s=$1 out before after rss pss
+	local s=$1 out rss pss rate
 	start "$s"
 	read -r rss pss < <(memory_kib)
 	record "$s" "rss_idle_kib" "$rss"
 	record "$s" "pss_idle_kib" "$pss"
 
-	before=$(cpu_ticks)
-	out=$("$LOAD" tcp 127.0.0.1 "$tcp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $s: $out" >&2; exit 1; }
-	after=$(cpu_ticks)
-	record "$s" tcp_per_s "$(echo "$out" | field rate)"
-	record "$s" tcp_p50_us "$(echo "$out" | field p50_us)"
-	record "$s" tcp_p99_us "$(echo "$out" | field p99_us)"
-	record "$s" tcp_per_cpu_s "$(echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-		'{ sub(/.*ok=/, ""); sub(/ .*/, ""); print (t > 0 ? int($1 / (t / hz)) : 0) }')"
-
-	out=$("$LOAD" udp 127.0.0.1 "$udp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $s: $out" >&2; exit 1; }
+	rate=$(tcp_load "$s" "")
+	out=$(load udp 127.0.0.1 "$udp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $s: $out" >&2; exit 1; }
 	record "$s" udp_per_s "$(echo "$out" | field rate)"
 	record "$s" udp_lost "$(echo "$out" | field lost)"
 
@@ -131,60 +159,126 @@ measure() {
 		record "$s" rss_10k_held_kib "$rss"
 		release
 	fi
+	if [ "$smoke" = 0 ] && [ "$s" = greetingd ]; then
+		# Clients greetingd must keep: a 16 KiB greeting, a 1 KiB receive
+		# buffer, never read. What 10,000 cost; how 1,000 slow the others.
+		hold 10000 "$big"
+		until_fds 10000
+		read -r rss _ < <(memory_kib)
+		record "$s" rss_10k_slow_kib "$rss"
+		release
+		slow_clients "$s" "$rate"
+	fi
 	stop
 }
 
-# hold N: N clients that connect and never read, until release.
+# slow_clients SERVER RATE: the TCP rate while greetingd holds 1,000 clients
+# that never read, and its ratio to RATE, the rate without them.
+slow_clients() {
+	local slow
+	hold 1000 "$big"
+	until_fds 1000
+	slow=$(tcp_load "$1" _1k_slow)
+	release
+	record "$1" slow_rate_ratio "$(awk -v a="$slow" -v b="$2" 'BEGIN { printf "%.2f", a / b }')"
+}
+
+# hold N PORT: N clients that connect and never read, until release.
 hold() {
 	mkfifo "$T/hold.in"
-	"$LOAD" hold 127.0.0.1 "$2" "$1" <"$T/hold.in" >"$T/hold.out" &
+	"${on_load[@]}" "$LOAD" hold 127.0.0.1 "$2" "$1" <"$T/hold.in" >"$T/hold.out" &
 	HOLD=$!
 	exec 7>"$T/hold.in"
 	until grep -q held "$T/hold.out" 2>/dev/null; do
 		kill -0 "$HOLD" 2>/dev/null || { echo "bench: hold failed" >&2; exit 1; }
-		read -r -t 0.05 <>"$T/hold.in" || true # a short wait, not a sleep
+		tick
 	done
 }
 # until_fds N: until the server has N fds open (it holds its clients), or 60 s.
 until_fds() {
 	local deadline=$((SECONDS + 60))
 	while [ "$(ls "/proc/$SPID/fd" | wc -l)" -lt "$1" ] && [ $SECONDS -lt $deadline ]; do
-		read -r -t 0.05 <>"$T/hold.in" || true
+		tick
 	done
 }
 release() {
 	exec 7>&-
 	wait "$HOLD" || true
+	HOLD=
 	rm -f "$T/hold.in"
 }
 
-# greetingd alone, with a 16 KiB greeting that no client takes at once: the
-# cost of clients it must hold, and whether they slow the others down.
-held_clients() {
-	local before after rss
-	head -c 16384 <(yes 'a greeting larger than the clients take') >"$T/big"
-	printf '[greetingd]\ntimeout = 60s\n[small]\nhost = 127.0.0.1\nport = %s\n[big]\nhost = 127.0.0.1\nport = %s\ngreeting-file = %s\n' \
-		"$tcp" "$udp" "$T/big" >"$T/held.conf"
-	"$GREETINGD" -c "$T/held.conf" --log-level warning &
-	SPID=$!
-	until "$top_builddir/greet" -w 200ms 127.0.0.1 "$tcp" >/dev/null 2>&1; do :; done
-	before=$("$LOAD" tcp 127.0.0.1 "$tcp" "$T/greeting" -c 64 -d "$seconds" | field rate)
-	read -r rss _ < <(memory_kib)
-	hold 10000 "$udp"
-	until_fds 10000
-	read -r after _ < <(memory_kib)
-	release
-	echo "greetingd, 16 KiB greeting: RSS ${rss} KiB idle, ${after} KiB holding 10000 clients that never read ($(((after - rss) * 1024 / 10000)) bytes each)"
-	hold 1000 "$udp"
-	until_fds 1000
-	after=$("$LOAD" tcp 127.0.0.1 "$tcp" "$T/greeting" -c 64 -d "$seconds" | field rate)
-	release
-	echo "greetingd: $before greetings/s alone, $after while holding 1000 clients that never read ($(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a / b }') x)"
-	stop
+# CPU quota cgroups, cgroup v1 or v2: $CG/p0, p1, p2, one per server process.
+cgroup_create() { # QUOTA_US PERIOD_US
+	local i
+	if [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		CG=/sys/fs/cgroup/cpu/greetingd-bench.$$
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		CG=/sys/fs/cgroup/greetingd-bench.$$
+		mkdir "$CG" && echo +cpu >"$CG/cgroup.subtree_control"
+	else
+		return 1
+	fi
+	for i in 0 1 2; do
+		mkdir -p "$CG/p$i"
+		if [ -e "$CG/p$i/cpu.max" ]; then
+			echo "$1 $2" >"$CG/p$i/cpu.max"
+		else
+			echo "$2" >"$CG/p$i/cpu.cfs_period_us"
+			echo "$1" >"$CG/p$i/cpu.cfs_quota_us"
+		fi
+	done
+}
+cgroup_enter() { # puts each process of the server in a cgroup of its own
+	local i=0 p
+	for p in $(tree "$SPID"); do
+		echo "$p" >"$CG/p$i/cgroup.procs"
+		i=$((i + 1))
+	done
+}
+cgroup_remove() { # the servers have exited; their cgroups may take a moment to empty
+	local deadline=$((SECONDS + 10))
+	while ! rmdir "$CG"/p* "$CG" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+		tick
+	done
+	CG=
 }
 
-# The ratio columns take the 1st, 2nd and 4th: keep greetingd, nginx-1, _, refserver first.
+# table FILE SERVERS RATIOS: each metric's median (min-max) per server, and
+# the ratios named "A/B" (1-based server numbers) of the medians.
+table() {
+	awk -v servers="$2" -v ratios="$3" '
+	{ v[$1, $2] = v[$1, $2] " " $3; if (!($2 in seen)) { seen[$2] = 1; order[++nm] = $2 } }
+	function median(list, a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		lo = a[1]; hi = a[n]
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		ns = split(servers, s, " "); nr = split(ratios, r, " ")
+		printf "%-20s", "figure"
+		for (i = 1; i <= ns; i++) printf " %24s", s[i]
+		for (k = 1; k <= nr; k++) { split(r[k], ab, "/"); printf " %12s", s[ab[1]] "/" s[ab[2]] }
+		printf "\n"
+		for (m = 1; m <= nm; m++) {
+			printf "%-20s", order[m]
+			for (i = 1; i <= ns; i++) {
+				med[i] = v[s[i], order[m]] == "" ? "" : median(v[s[i], order[m]])
+				printf " %24s", med[i] == "" ? "-" : sprintf("%g (%g-%g)", med[i], lo, hi)
+			}
+			for (k = 1; k <= nr; k++) {
+				split(r[k], ab, "/")
+				printf " %12s", med[ab[1]] != "" && med[ab[2]] + 0 ? sprintf("%.2f", med[ab[1]] / med[ab[2]]) : "-"
+			}
+			printf "\n"
+		}
+	}' "$1"
+}
+
+# The ratio columns: greetingd to nginx-1 and to refserver.
 servers=(greetingd nginx-1 nginx-2r refserver greetingd-2)
+[ "$main" = 1 ] || servers=()
 for r in $(seq 1 "$rounds"); do
 	n=${#servers[@]}
 	for i in $(seq 0 $((n - 1))); do
@@ -198,28 +292,32 @@ if [ "$smoke" = 1 ]; then
 	exit 0
 fi
 echo "greetingd bench: $rounds rounds of ${seconds}s, 64 clients in flight; $(nproc) cores, $(uname -r)"
-awk -v servers="${servers[*]}" '
-	{ v[$1, $2] = v[$1, $2] " " $3; metrics[$2] = 1 }
-	function median(list, a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-		lo = a[1]; hi = a[n]
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	END {
-		ns = split(servers, s, " ")
-		order = "tcp_per_s tcp_per_cpu_s tcp_p50_us tcp_p99_us udp_per_s udp_lost rss_idle_kib pss_idle_kib rss_10k_held_kib"
-		nm = split(order, m, " ")
-		printf "%-18s", "figure"
-		for (i = 1; i <= ns; i++) printf " %24s", s[i]
-		printf " %10s %10s\n", "gd/nginx1", "gd/ref"
-		for (k = 1; k <= nm; k++) {
-			printf "%-18s", m[k]
-			for (i = 1; i <= ns; i++) {
-				med[i] = median(v[s[i], m[k]])
-				printf " %24s", sprintf("%g (%g-%g)", med[i], lo, hi)
-			}
-			printf " %10s %10s\n", med[2] ? sprintf("%.2f", med[1] / med[2]) : "-", med[4] ? sprintf("%.2f", med[1] / med[4]) : "-"
-		}
-	}' "$T/results"
-held_clients
+if [ "$main" = 1 ]; then
+	[ ${#on_server[@]} -gt 0 ] && echo "greetingd, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
+	table "$T/results" "${servers[*]}" "1/2 1/4 5/1"
+	echo
+	mv "$T/results" "$T/results.main"
+fi
+
+# Saturated: each server process held to 10% of a CPU (all on CPU 0) by a
+# cgroup CPU quota, so that the server is always busy and the generator on
+# CPU 1 is never the limit. The rate is then the server's efficiency, and
+# workers = 2, with twice the CPU, should give twice the rate.
+if ! cgroup_create 5000 50000; then
+	echo "bench: no cgroup CPU controller here: no saturated table"
+	exit 0
+fi
+saturated=(greetingd-q1 greetingd-q2 nginx-q1 nginx-q2 refserver-q1)
+for r in $(seq 1 "$rounds"); do
+	n=${#saturated[@]}
+	for i in $(seq 0 $((n - 1))); do
+		s=${saturated[$(((i + r - 1) % n))]}
+		start "$s"
+		cgroup_enter
+		rate=$(tcp_load "$s" "")
+		[ "$s" = greetingd-q1 ] && slow_clients "$s" "$rate"
+		stop
+	done
+done
+echo "saturated: every server process held to 10% of CPU 0 by a cgroup CPU quota; the load generator on CPU 1"
+table "$T/results" "${saturated[*]}" "1/3 1/5 2/1 4/3"
