@@ -127,7 +127,13 @@ memory_kib() { # Rss Pss, summed over the tree
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 record() { echo "$1 $2 $3" >>"$T/results"; } # server metric value
 
-# tcp_load SERVER SUFFIX: a TCP run, its rate, latency and CPU per greeting.
+# per_cpu_s OUT TICKS: replies per CPU-second, from greetload's ok= count.
+per_cpu_s() {
+	echo "$1" | awk -v t="$2" -v hz="$(getconf CLK_TCK)" '{ sub(/.*ok=/, ""); sub(/ .*/, ""); print (t > 0 ? int($1 / (t / hz)) : 0) }'
+}
+
+# tcp_load SERVER SUFFIX: a TCP run, its rate, latency and CPU per greeting;
+# prints the rate.
 tcp_load() {
 	local out before after
 	before=$(cpu_ticks)
@@ -136,22 +142,30 @@ tcp_load() {
 	record "$1" "tcp_per_s$2" "$(echo "$out" | field rate)"
 	record "$1" "tcp_p50_us$2" "$(echo "$out" | field p50_us)"
 	record "$1" "tcp_p99_us$2" "$(echo "$out" | field p99_us)"
-	record "$1" "tcp_per_cpu_s$2" "$(echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-		'{ sub(/.*ok=/, ""); sub(/ .*/, ""); print (t > 0 ? int($1 / (t / hz)) : 0) }')"
+	record "$1" "tcp_per_cpu_s$2" "$(per_cpu_s "$out" $((after - before)))"
 	echo "$out" | field rate
 }
 
+# udp_load SERVER: a UDP run, its rate, lost replies and CPU per reply.
+udp_load() {
+	local out before after
+	before=$(cpu_ticks)
+	out=$(load udp 127.0.0.1 "$udp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $1: $out" >&2; exit 1; }
+	after=$(cpu_ticks)
+	record "$1" udp_per_s "$(echo "$out" | field rate)"
+	record "$1" udp_lost "$(echo "$out" | field lost)"
+	record "$1" udp_per_cpu_s "$(per_cpu_s "$out" $((after - before)))"
+}
+
 measure() {
-	local s=$1 out rss pss rate
+	local s=$1 rss pss rate
 	start "$s"
 	read -r rss pss < <(memory_kib)
 	record "$s" "rss_idle_kib" "$rss"
 	record "$s" "pss_idle_kib" "$pss"
 
 	rate=$(tcp_load "$s" "")
-	out=$(load udp 127.0.0.1 "$udp" "$T/greeting" -c 64 -d "$seconds") || { echo "bench: $s: $out" >&2; exit 1; }
-	record "$s" udp_per_s "$(echo "$out" | field rate)"
-	record "$s" udp_lost "$(echo "$out" | field lost)"
+	udp_load "$s"
 
 	if [ "$smoke" = 0 ]; then
 		hold 10000 "$tcp"
@@ -286,38 +300,43 @@ for r in $(seq 1 "$rounds"); do
 	done
 done
 
-if [ "$smoke" = 1 ]; then
-	echo "bench smoke: every reply byte-exact"
-	awk '$2 == "tcp_per_s" || $2 == "udp_per_s" { printf "  %-10s %-10s %s\n", $1, $2, $3 }' "$T/results"
-	exit 0
-fi
-echo "greetingd bench: $rounds rounds of ${seconds}s, 64 clients in flight; $(nproc) cores, $(uname -r)"
-if [ "$main" = 1 ]; then
-	[ ${#on_server[@]} -gt 0 ] && echo "greetingd, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
-	table "$T/results" "${servers[*]}" "1/2 1/4 5/1"
-	echo
-	mv "$T/results" "$T/results.main"
+if [ "$smoke" = 0 ]; then
+	echo "greetingd bench: $rounds rounds of ${seconds}s, 64 clients in flight; $(nproc) cores, $(uname -r)"
+	if [ "$main" = 1 ]; then
+		[ ${#on_server[@]} -gt 0 ] && echo "greetingd, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
+		table "$T/results" "${servers[*]}" "1/2 1/4 5/1"
+		echo
+		mv "$T/results" "$T/results.main"
+	fi
 fi
 
 # Saturated: each server process held to 10% of a CPU (all on CPU 0) by a
 # cgroup CPU quota, so that the server is always busy and the generator on
 # CPU 1 is never the limit. The rate is then the server's efficiency, and
 # workers = 2, with twice the CPU, should give twice the rate.
-if ! cgroup_create 5000 50000; then
-	echo "bench: no cgroup CPU controller here: no saturated table"
-	exit 0
-fi
 saturated=(greetingd-q1 greetingd-q2 nginx-q1 nginx-q2 refserver-q1)
-for r in $(seq 1 "$rounds"); do
-	n=${#saturated[@]}
-	for i in $(seq 0 $((n - 1))); do
-		s=${saturated[$(((i + r - 1) % n))]}
-		start "$s"
-		cgroup_enter
-		rate=$(tcp_load "$s" "")
-		[ "$s" = greetingd-q1 ] && slow_clients "$s" "$rate"
-		stop
+if cgroup_create 5000 50000; then
+	for r in $(seq 1 "$rounds"); do
+		n=${#saturated[@]}
+		for i in $(seq 0 $((n - 1))); do
+			s=${saturated[$(((i + r - 1) % n))]}
+			start "$s"
+			cgroup_enter
+			rate=$(tcp_load "$s" "")
+			udp_load "$s"
+			[ "$s" = greetingd-q1 ] && slow_clients "$s" "$rate"
+			stop
+		done
 	done
-done
-echo "saturated: every server process held to 10% of CPU 0 by a cgroup CPU quota; the load generator on CPU 1"
-table "$T/results" "${saturated[*]}" "1/3 1/5 2/1 4/3"
+else
+	echo "bench: no cgroup CPU controller here: no saturated table"
+	saturated=()
+fi
+
+if [ "$smoke" = 1 ]; then
+	echo "bench smoke: every reply byte-exact"
+	awk '$2 == "tcp_per_s" || $2 == "udp_per_s" { printf "  %-12s %-10s %s\n", $1, $2, $3 }' "$T/results"
+elif [ ${#saturated[@]} -gt 0 ]; then
+	echo "saturated: every server process held to 10% of CPU 0 by a cgroup CPU quota; the load generator on CPU 1"
+	table "$T/results" "${saturated[*]}" "1/3 1/5 2/1 4/3"
+fi
