@@ -4,6 +4,7 @@
 #include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -87,6 +88,28 @@ struct client *client_free(struct client *c)
 	return NULL;
 }
 
+/* Who is on fd, for a log line at level: "ADDRESS:PORT", or "pid P uid U"
+ * on a unix socket. It costs a system call or two, so it is only worked out
+ * when the line is logged at all. */
+static const char *client_peer(int fd, int level, char buf[static ADDRESS_STRING_MAX])
+{
+	struct address a = { .len = sizeof(a.sa) };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	buf[0] = '\0';
+	if (level > log_get_max_level())
+		return buf;
+	if (getpeername(fd, &a.sa.sa, &a.len) < 0)
+		return strcpy(buf, "(gone)");
+	a.family = a.sa.sa.sa_family;
+	if (a.family == AF_UNIX && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(buf, ADDRESS_STRING_MAX, "pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+	else
+		address_to_string(&a, buf);
+	return buf;
+}
+
 static int client_watch(struct client *c, int op, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
@@ -132,6 +155,7 @@ static void client_io(struct client *c)
 {
 	int fd = c->fd;
 	ssize_t n;
+	char peer[ADDRESS_STRING_MAX];
 
 	if (c->lingering) {
 		if (client_drain(fd) < 0)
@@ -142,7 +166,8 @@ static void client_io(struct client *c)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		log_client_errno(LOG_DEBUG, errno, "[%s] client went away mid-greeting: %m", c->name);
+		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->name,
+				 client_peer(fd, LOG_DEBUG, peer));
 		c->server->stats.failed++;
 		client_free(c);
 		return;
@@ -177,6 +202,7 @@ static void client_timeout(struct client *c)
 {
 	int unsent = 0;
 	size_t delivered;
+	char peer[ADDRESS_STRING_MAX];
 
 	(void)ioctl(c->fd, SIOCOUTQ, &unsent); /* bytes the peer has not taken yet */
 	delivered = c->sent - MIN(c->sent, (size_t)MAX(unsent, 0));
@@ -189,8 +215,8 @@ static void client_timeout(struct client *c)
 		client_schedule(c);
 		return;
 	}
-	log_client_errno(LOG_INFO, 0, "[%s] client stopped reading its greeting (%zu of %zu bytes delivered), dropped",
-			 c->name, delivered, c->greeting->size);
+	log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
+			 c->name, client_peer(c->fd, LOG_INFO, peer), delivered, c->greeting->size);
 	c->server->stats.failed++;
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
@@ -211,10 +237,11 @@ int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
 static struct client *client_new(struct server *s, const struct listener *l, int fd, size_t sent)
 {
 	struct client *c = malloc(sizeof(*c));
+	char peer[ADDRESS_STRING_MAX];
 	int r;
 
 	if (!c) {
-		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve a client: %m", l->name);
+		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
 		s->stats.failed++;
 		safe_close(fd);
 		return NULL;
@@ -226,7 +253,7 @@ static struct client *client_new(struct server *s, const struct listener *l, int
 	client_schedule(c);
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
-		log_client_errno(LOG_ERR, r, "[%s] cannot watch a client: %m", l->name);
+		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
 		s->stats.failed++;
 		return client_free(c);
 	}
@@ -243,6 +270,7 @@ void greet_connection(struct server *s, const struct listener *l, int fd)
 	const struct greeting *g = l->greeting;
 	ssize_t n = send(fd, g->data, g->size, MSG_DONTWAIT | MSG_NOSIGNAL);
 	struct client *c;
+	char peer[ADDRESS_STRING_MAX];
 
 	if (_likely_(n == (ssize_t)g->size)) {
 		s->stats.greeted++;
@@ -258,7 +286,8 @@ void greet_connection(struct server *s, const struct listener *l, int fd)
 		return;
 	}
 	if (n < 0 && errno != EAGAIN) {
-		log_client_errno(LOG_DEBUG, errno, "[%s] client went away before its greeting: %m", l->name);
+		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", l->name,
+				 client_peer(fd, LOG_DEBUG, peer));
 		s->stats.failed++;
 		safe_close(fd);
 		return;

@@ -69,3 +69,17 @@ printf '[d]\npath = %s/no/such/dir.sock\n' "$T" >"$T/d.conf"
 "$GREETINGD" -c "$T/d.conf" >"$T/d.log" 2>&1 && fail "bound in a missing directory"
 grep -q "its directory does not exist" "$T/d.log" || fail "no message for a missing directory"
 pass "bad socket paths refused"
+
+# A unix client that never reads is dropped after the timeout, and the log
+# says who it was: its pid and uid (a unix peer has no address to name).
+head -c 1048576 /dev/zero | tr '\0' 'u' >"$T/big"
+printf '[stall]\npath = %s\ngreeting-file = %s\ntimeout = 1s\n' "$T/stall.sock" "$T/big" >"$T/s.conf"
+start_daemon "$T/s.conf"
+"$TESTTOOL" stall "$T/stall.sock" 0 1 10 >"$T/stall.out" &
+stall=$!
+PIDS+=("$stall")
+wait "$stall" || fail "stalled unix client not dropped: $(cat "$T/stall.out")"
+grep -q "^\[stall\] client pid $stall uid $(id -u) stopped reading its greeting" "$DAEMON_LOG" ||
+	fail "the drop does not name the client: $(grep stall "$DAEMON_LOG")"
+stop_daemon
+pass "a unix client that never reads is dropped, and named by pid and uid"
