@@ -50,13 +50,20 @@ static int unix_path_release(const char *name, const struct address *a)
 	return 0;
 }
 
-int listener_open(const char *name, struct address *a, bool reuseport)
+bool listener_ipv6_unavailable(const struct address *a, int error)
+{
+	return a->family == AF_INET6 && (error == EAFNOSUPPORT || error == EADDRNOTAVAIL);
+}
+
+int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6_optional)
 {
 	_cleanup_close_ int fd = -1;
 	char buf[ADDRESS_STRING_MAX];
 	int r;
 
 	fd = socket(a->family, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, a->protocol);
+	if (fd < 0 && ipv6_optional && listener_ipv6_unavailable(a, errno))
+		goto skip;
 	if (fd < 0)
 		return log_error_errno(errno, "[%s] cannot create a socket (%s %s): %m", name, family_to_string(a->family),
 				       type_to_string(a->type));
@@ -84,6 +91,8 @@ int listener_open(const char *name, struct address *a, bool reuseport)
 			return r;
 		r = bind(fd, &a->sa.sa, a->len);
 	}
+	if (r < 0 && ipv6_optional && listener_ipv6_unavailable(a, errno))
+		goto skip;
 	if (r < 0 && errno == ENOENT && is_path_socket(a))
 		return log_error_errno(errno, "[%s] cannot bind %s: its directory does not exist", name,
 				       address_to_string(a, buf));
@@ -104,6 +113,11 @@ int listener_open(const char *name, struct address *a, bool reuseport)
 		log_info("[%s] port 0: the kernel chose port %u", name, address_port(a));
 	}
 	return TAKE_FD(fd);
+skip:
+	r = -errno;
+	log_warning_errno(r, "[%s] skipping %s: %m (is IPv6 turned off?); serving its other addresses", name,
+			  address_to_string(a, buf));
+	return r;
 }
 
 int listener_close(int fd, const struct address *a, bool remove_path)

@@ -228,7 +228,9 @@ int server_apply(struct server *s, const struct config *c)
 		l->claim = NULL;
 	for (size_t i = 0; i < c->n_listeners && r == 0; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		bool named = false;
+		/* family = any and several addresses: IPv4 alone will do if IPv6 is off. */
+		bool named = false, ipv6_optional = lc->family == AF_UNSPEC && lc->n_addresses > 1;
+		size_t skipped = 0;
 
 		for (l = s->listeners; l; l = l->next)
 			if (l->activated && l->fdname && streq(l->fdname, lc->name) && !l->claim) {
@@ -246,7 +248,11 @@ int server_apply(struct server *s, const struct config *c)
 				l->claim = lc;
 				continue;
 			}
-			fd = listener_open(lc->name, &bound, s->reuseport);
+			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional);
+			if (ipv6_optional && listener_ipv6_unavailable(&bound, -fd)) {
+				skipped++;
+				continue;
+			}
 			if (fd < 0) {
 				r = fd;
 				break;
@@ -260,6 +266,8 @@ int server_apply(struct server *s, const struct config *c)
 			l->next = fresh;
 			fresh = l;
 		}
+		if (r == 0 && skipped > 0 && skipped == lc->n_addresses)
+			r = log_error_errno(EADDRNOTAVAIL, "[%s] none of its addresses can be used here", lc->name);
 	}
 	if (r < 0) {
 		while (fresh) {

@@ -59,5 +59,15 @@ check "Accept=yes: the instances exit successfully" until_ok 10 sh -c \
 	'test "$(systemctl show -P NAccepted greetingd-inetd.socket)" = 2 &&
 	 ! systemctl list-units --all --plain --no-legend "greetingd-inetd@*" | grep -q . &&
 	 ! systemctl -q is-failed "greetingd-inetd@*"'
+# No IPv6 for the service (socket(AF_INET6) fails with EAFNOSUPPORT, as with
+# ipv6.disable=1): family = any and no host serves 0.0.0.0 and warns about ::.
+printf '[wild]\nport = 12350\n' >/run/wild.conf
+check "without AF_INET6, family = any starts (RestrictAddressFamilies)" systemd-run -q --unit=wild -p Type=notify \
+	-p RestrictAddressFamilies="AF_UNIX AF_INET" /usr/local/sbin/greetingd -c /run/wild.conf
+check "without AF_INET6, 0.0.0.0 is served" greets "Thank you for connecting" 127.0.0.1 12350
+check "without AF_INET6, :: is skipped with a warning" sh -c \
+	'journalctl -q -u wild.service -p 4..4 -o cat | grep -q "^\[wild\] skipping \[::\]:12350: Address family not supported by protocol"'
+systemctl stop wild.service
+
 echo done >>"$out"
 systemctl poweroff
