@@ -223,25 +223,29 @@ release() {
 }
 
 # CPU quota cgroups, cgroup v1 or v2: $CG/p0, p1, p2, one per server process.
+# Returns 1, leaving what it made for cgroup_remove, where it cannot (no
+# controller, or a read-only cgroup tree as in some containers).
 cgroup_create() { # QUOTA_US PERIOD_US
-	local i
+	local i v2=0
 	if [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
 		CG=/sys/fs/cgroup/cpu/greetingd-bench.$$
 	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
-		CG=/sys/fs/cgroup/greetingd-bench.$$
-		mkdir "$CG" && echo +cpu >"$CG/cgroup.subtree_control"
+		CG=/sys/fs/cgroup/greetingd-bench.$$ v2=1
 	else
 		return 1
 	fi
-	for i in 0 1 2; do
-		mkdir -p "$CG/p$i"
-		if [ -e "$CG/p$i/cpu.max" ]; then
-			echo "$1 $2" >"$CG/p$i/cpu.max"
-		else
-			echo "$2" >"$CG/p$i/cpu.cfs_period_us"
-			echo "$1" >"$CG/p$i/cpu.cfs_quota_us"
-		fi
-	done
+	mkdir "$CG" 2>/dev/null || { CG=; return 1; }
+	{
+		[ "$v2" = 0 ] || echo +cpu >"$CG/cgroup.subtree_control" || return 1
+		for i in 0 1 2; do
+			mkdir "$CG/p$i" || return 1
+			if [ "$v2" = 1 ]; then
+				echo "$1 $2" >"$CG/p$i/cpu.max" || return 1
+			else
+				echo "$2" >"$CG/p$i/cpu.cfs_period_us" && echo "$1" >"$CG/p$i/cpu.cfs_quota_us" || return 1
+			fi
+		done
+	} 2>/dev/null
 }
 cgroup_enter() { # puts each process of the server in a cgroup of its own
 	local i=0 p
