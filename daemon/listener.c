@@ -115,8 +115,7 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 	return TAKE_FD(fd);
 skip:
 	r = -errno;
-	log_warning_errno(r, "[%s] skipping %s: %m (is IPv6 turned off?); serving its other addresses", name,
-			  address_to_string(a, buf));
+	log_warning_errno(r, "[%s] skipping %s: %m (is IPv6 turned off?)", name, address_to_string(a, buf));
 	return r;
 }
 

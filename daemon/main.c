@@ -208,7 +208,8 @@ static int setup_event_loop(struct daemon *d)
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return negative_errno();
-	r = sd_event_new(&d->event) /* not _default: its loop calls gettid() each turn */;
+	/* Not sd_event_default(): libsystemd calls gettid() on each turn of that loop. */
+	r = sd_event_new(&d->event);
 	if (r >= 0)
 		r = server_new(d->event, d->config->max_clients, &d->server);
 	if (r >= 0)
