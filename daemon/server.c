@@ -211,6 +211,24 @@ static struct listener *find_unclaimed(struct server *s, const struct address *a
 	return NULL;
 }
 
+/* A reload binds its new sockets before it closes the old ones, so a new
+ * address that overlaps an old one of ours on the same port (127.0.0.1:P
+ * becoming 0.0.0.0:P) finds the port taken. Says so, and what to do. */
+static void explain_port_in_use(const struct server *s, const struct address *a)
+{
+	char buf[ADDRESS_STRING_MAX];
+
+	if (a->family == AF_UNIX)
+		return;
+	for (const struct listener *l = s->listeners; l; l = l->next)
+		if (!l->activated && l->address.family == a->family && l->address.type == a->type &&
+		    address_port(&l->address) == address_port(a)) {
+			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
+				  l->name, address_to_string(&l->address, buf), address_port(a));
+			return;
+		}
+}
+
 /* Makes the server serve c, in two phases so that a failure changes nothing.
  * Plan: each section claims the sockets systemd passed under its name; failing
  * that, for each of its addresses, a passed socket or one of ours that matches
@@ -253,6 +271,8 @@ int server_apply(struct server *s, const struct config *c)
 				skipped++;
 				continue;
 			}
+			if (fd == -EADDRINUSE)
+				explain_port_in_use(s, &bound);
 			if (fd < 0) {
 				r = fd;
 				break;

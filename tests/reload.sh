@@ -73,5 +73,16 @@ expect_greeting "$T/g1" 127.0.0.1 "$(port_of extra)"
 expect_greeting "$T/g1" 127.0.0.1 "$tcp_port"
 "$GREET" -w 1s -u 127.0.0.1 "$udp_port" >/dev/null 2>&1 && fail "the removed UDP listener still answers"
 pass "listeners added and removed by a reload"
+
+# 127.0.0.1:P to 0.0.0.0:P: the new socket would be bound before the old one
+# closes, so the port is taken. The reload is refused and says what to do.
+sed -i "/^\[tcp\]/,/^port = /s/^host = .*/host =/" "$T/r.conf"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 53 >/dev/null || fail "the overlapping reload did not finish"
+grep -q "^\[tcp\] cannot bind stream 0.0.0.0:$tcp_port: Address already in use" "$DAEMON_LOG" || fail "no bind error for 0.0.0.0"
+grep -q "^\[tcp\] 127.0.0.1:$tcp_port holds port $tcp_port until the new sockets are bound: restart greetingd to make this change" \
+	"$DAEMON_LOG" || fail "the refused reload does not say what to do: $(tail -n 5 "$DAEMON_LOG")"
+expect_greeting "$T/g1" 127.0.0.1 "$tcp_port"
+pass "a reload onto a port our own socket holds is refused, with what to do"
 stop_daemon
 grep -q '^STOPPING=1' "$NOTIFY_LOG" || fail "no STOPPING=1"
