@@ -12,6 +12,7 @@
 
 static int max_level = LOG_INFO;
 static bool journal_prefix;
+static char line_prefix[32]; /* "worker N: " in workers after the first */
 
 void log_setup(void)
 {
@@ -31,6 +32,11 @@ void log_set_max_level(int level)
 int log_get_max_level(void)
 {
 	return max_level;
+}
+
+void log_set_worker(unsigned n)
+{
+	snprintf(line_prefix, sizeof(line_prefix), "worker %u: ", n);
 }
 
 static const char *const level_names[] = {
@@ -56,6 +62,7 @@ static int log_write(int level, int error, const char *format, va_list ap)
 
 	if (journal_prefix)
 		n = snprintf(line, sizeof(line), "<%d>", level);
+	n += snprintf(line + n, sizeof(line) - n, "%s", line_prefix);
 	errno = error < 0 ? -error : error; /* for %m */
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, format, ap);
 	if (m < 0)

@@ -10,6 +10,8 @@ void log_setup(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s);
+/* In a forked worker: its lines begin with "worker N: ". */
+void log_set_worker(unsigned n);
 
 /* Logs at level; error is an errno (either sign) for %m, or 0. Returns -|error|. */
 int log_full_errno(int level, int error, const char *format, ...) _printf_(3, 4);

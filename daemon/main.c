@@ -257,6 +257,7 @@ static int workers_start(struct daemon *d)
 			/* A worker never outlives the first, and never speaks to systemd. */
 			if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
 				_exit(1);
+			log_set_worker(i + 1);
 			(void)unsetenv("NOTIFY_SOCKET");
 			(void)unsetenv("WATCHDOG_USEC");
 			(void)unsetenv("WATCHDOG_PID");

@@ -14,9 +14,11 @@ write_config first
 start_daemon "$T/w.conf"
 worker=$(pgrep -P "$DAEMON_PID")
 [ -n "$worker" ] && [ "$(echo "$worker" | wc -l)" -eq 1 ] || fail "expected one more worker, got: $worker"
-"$TESTTOOL" wait-file "$DAEMON_LOG" "ready: 1 sockets" 10 >/dev/null || fail "the second worker is not ready"
-[ "$(grep -c "^\[tcp\] listening on stream 127.0.0.1:$port" "$DAEMON_LOG")" -eq 2 ] || fail "not two TCP sockets"
-[ "$(grep -c "^\[local\] listening on" "$DAEMON_LOG")" -eq 1 ] || fail "the unix socket was bound twice"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "worker 2: ready: 1 sockets" 10 >/dev/null || fail "the second worker is not ready"
+# One TCP socket each; the second worker's lines say which worker it is.
+[ "$(grep -c "^\(worker 2: \)\?\[tcp\] listening on stream 127.0.0.1:$port" "$DAEMON_LOG")" -eq 2 ] || fail "not two TCP sockets"
+grep -q "^worker 2: \[tcp\] listening on stream 127.0.0.1:$port" "$DAEMON_LOG" || fail "the second worker's line does not name it"
+[ "$(grep -c "^\(worker 2: \)\?\[local\] listening on" "$DAEMON_LOG")" -eq 1 ] || fail "the unix socket was bound twice"
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 before=$(ticks "$worker")
