@@ -168,14 +168,14 @@ static void client_io(struct client *c)
 			return;
 		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->name,
 				 client_peer(fd, LOG_DEBUG, peer));
-		c->server->stats.failed++;
+		count(&c->server->counters->failed, 1);
 		client_free(c);
 		return;
 	}
 	c->sent += (size_t)n;
 	if (c->sent < c->greeting->size)
 		return;
-	c->server->stats.greeted++;
+	count(&c->server->counters->greeted, 1);
 	if (c->tcp)
 		client_linger(c);
 	else
@@ -217,7 +217,7 @@ static void client_timeout(struct client *c)
 	}
 	log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
 			 c->name, client_peer(c->fd, LOG_INFO, peer), delivered, c->greeting->size);
-	c->server->stats.failed++;
+	count(&c->server->counters->failed, 1);
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
 	client_free(c);
@@ -242,7 +242,7 @@ static struct client *client_new(struct server *s, const struct listener *l, int
 
 	if (!c) {
 		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
-		s->stats.failed++;
+		count(&s->counters->failed, 1);
 		safe_close(fd);
 		return NULL;
 	}
@@ -254,7 +254,7 @@ static struct client *client_new(struct server *s, const struct listener *l, int
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
 		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
-		s->stats.failed++;
+		count(&s->counters->failed, 1);
 		return client_free(c);
 	}
 	server_update_accepting(s);
@@ -273,7 +273,7 @@ void greet_connection(struct server *s, const struct listener *l, int fd)
 	char peer[ADDRESS_STRING_MAX];
 
 	if (_likely_(n == (ssize_t)g->size)) {
-		s->stats.greeted++;
+		count(&s->counters->greeted, 1);
 		/* Unix sockets deliver at once; TCP may lose undelivered bytes to
 		 * an RST if the client has written, or writes soon. */
 		if (_likely_(l->address.family == AF_UNIX || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(fd) <= 0))) {
@@ -288,7 +288,7 @@ void greet_connection(struct server *s, const struct listener *l, int fd)
 	if (n < 0 && errno != EAGAIN) {
 		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", l->name,
 				 client_peer(fd, LOG_DEBUG, peer));
-		s->stats.failed++;
+		count(&s->counters->failed, 1);
 		safe_close(fd);
 		return;
 	}

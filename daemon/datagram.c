@@ -90,7 +90,7 @@ static bool dgram_flush(struct listener *l)
 		int n = sendmmsg(l->fd, b->out + b->next, b->pending - b->next, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			b->next += (unsigned)n;
-			l->server->stats.greeted += (unsigned)n;
+			count(&l->server->counters->greeted, (unsigned)n);
 			continue;
 		}
 		if (errno == EAGAIN) {
@@ -102,7 +102,7 @@ static bool dgram_flush(struct listener *l)
 			struct address peer = { .family = ((struct sockaddr *)m->msg_name)->sa_family, .len = m->msg_namelen };
 			memcpy(&peer.sa, m->msg_name, m->msg_namelen);
 			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", l->name, address_to_string(&peer, buf));
-			l->server->stats.failed++;
+			count(&l->server->counters->failed, 1);
 			b->next++;
 		}
 	}
@@ -145,7 +145,7 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 			if (l->address.family == AF_UNIX && in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
 				/* An unbound unix client has no address to answer. */
 				log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);
-				l->server->stats.failed++;
+				count(&l->server->counters->failed, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,
@@ -153,7 +153,7 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 			reply_control(in, out, &b->out_control[k]);
 			k++;
 		}
-		l->server->stats.accepted += (unsigned)n;
+		count(&l->server->counters->accepted, (unsigned)n);
 		b->pending = k;
 		b->next = 0;
 		if (!dgram_flush(l) || n < DGRAM_BATCH)

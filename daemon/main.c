@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -31,6 +32,8 @@ struct daemon {
 	char status[256];
 	pid_t workers[CONFIG_WORKERS_MAX]; /* the first worker's: the others */
 	unsigned n_workers;
+	unsigned index; /* this worker's, 0 for the first */
+	struct server_counters *counters; /* every worker's, shared; NULL with one */
 	bool worker_failed;
 };
 
@@ -262,6 +265,7 @@ static int workers_start(struct daemon *d)
 			(void)unsetenv("WATCHDOG_USEC");
 			(void)unsetenv("WATCHDOG_PID");
 			d->n_workers = 0;
+			d->index = i;
 			return 1;
 		}
 		d->workers[d->n_workers++] = pid;
@@ -292,7 +296,7 @@ static int serve_connection(struct daemon *d, int fd)
 static int run(int argc, char *argv[])
 {
 	struct daemon d = {};
-	int r, worker, connection = -1;
+	int r, connection = -1;
 	bool forking;
 
 	log_setup();
@@ -309,17 +313,23 @@ static int run(int argc, char *argv[])
 	}
 
 	forking = d.config->workers > 1 && !arg_inetd && !getenv("LISTEN_FDS");
-	r = worker = 0;
-	if (forking)
-		r = worker = workers_start(&d); /* logs its errors */
-	else if (d.config->workers > 1)
+	r = 0;
+	if (forking) {
+		d.counters = mmap(NULL, d.config->workers * sizeof(*d.counters), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (d.counters == MAP_FAILED) {
+			d.counters = NULL;
+			r = log_error_errno(errno, "cannot share counters between workers: %m");
+		} else
+			r = workers_start(&d); /* logs its errors */
+	} else if (d.config->workers > 1)
 		log_notice("workers = %u applies to sockets greetingd binds itself: one process serves these", d.config->workers);
 	if (r >= 0) {
 		r = setup_event_loop(&d);
 		for (unsigned i = 0; r >= 0 && i < d.n_workers; i++)
 			r = sd_event_add_child(d.event, NULL, d.workers[i], WEXITED, on_worker_exit, &d);
 		if (r >= 0 && forking)
-			server_set_worker(d.server, true, worker == 1);
+			server_set_worker(d.server, d.index, d.counters, d.config->workers);
 		if (r < 0)
 			log_error_errno(r, "cannot set up the event loop: %m");
 	}
@@ -350,6 +360,8 @@ static int run(int argc, char *argv[])
 		r = -ECHILD;
 	server_free(d.server);
 	sd_event_unref(d.event);
+	if (d.counters)
+		(void)munmap(d.counters, d.config->workers * sizeof(*d.counters));
 	config_free(d.config);
 	return r < 0 ? 1 : r;
 }

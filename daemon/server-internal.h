@@ -2,6 +2,7 @@
  * anything else. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -12,6 +13,13 @@
 #include "server.h"
 
 #define NAME_MAX_LEN 64
+
+/* Adds to a counter that has one writer: a plain load and store, no locked
+ * instruction, yet a whole value for the first worker reading it. */
+static inline void count(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+}
 
 struct dgram_batch;
 
@@ -56,7 +64,9 @@ struct server {
 	int client_epoll;
 	sd_event_source *client_io, *client_timer;
 	sd_event_source *resume_timer, *stop_timer;
-	struct server_stats stats;
+	struct server_counters own, *counters; /* counters: &own, or a worker's shared slot */
+	struct server_counters *all; /* the first worker: every worker's, n_all of them */
+	unsigned n_all;
 };
 
 /* server.c */

@@ -65,7 +65,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 			server_update_accepting(s);
 			return 0;
 		}
-		s->stats.accepted++;
+		count(&s->counters->accepted, 1);
 		greet_connection(s, l, cfd);
 	}
 	return 0;
@@ -351,7 +351,7 @@ int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t
 	if (getsockname(fd, &l.address.sa.sa, &len) < 0)
 		return log_error_errno(errno, "cannot inspect the connection: %m");
 	l.address.family = l.address.sa.sa.sa_family;
-	s->stats.accepted++;
+	count(&s->counters->accepted, 1);
 	greet_connection(s, &l, fd);
 	s->stopping = true; /* one client, then exit */
 	server_update_accepting(s);
@@ -369,6 +369,7 @@ int server_new(sd_event *event, unsigned max_clients, struct server **ret)
 		return -ENOMEM;
 	s->event = sd_event_ref(event);
 	s->max_clients = max_clients;
+	s->counters = &s->own;
 	s->accepting = true;
 	s->client_epoll = -1;
 	s->client_epoll = epoll_create1(EPOLL_CLOEXEC);
@@ -444,10 +445,15 @@ void server_freep(struct server **s)
 	server_free(*s);
 }
 
-void server_set_worker(struct server *s, bool reuseport, bool inet_only)
+void server_set_worker(struct server *s, unsigned index, struct server_counters *shared, unsigned n)
 {
-	s->reuseport = reuseport;
-	s->inet_only = inet_only;
+	s->reuseport = true;
+	s->inet_only = index > 0;
+	s->counters = &shared[index];
+	if (index == 0) {
+		s->all = shared;
+		s->n_all = n;
+	}
 }
 
 bool server_stopping(const struct server *s)
@@ -465,5 +471,13 @@ unsigned server_n_listeners(const struct server *s)
 
 struct server_stats server_stats(const struct server *s)
 {
-	return s->stats;
+	const struct server_counters *c = s->all ?: s->counters;
+	struct server_stats st = {};
+
+	for (unsigned i = 0; i < (s->all ? s->n_all : 1); i++) {
+		st.accepted += atomic_load_explicit(&c[i].accepted, memory_order_relaxed);
+		st.greeted += atomic_load_explicit(&c[i].greeted, memory_order_relaxed);
+		st.failed += atomic_load_explicit(&c[i].failed, memory_order_relaxed);
+	}
+	return st;
 }

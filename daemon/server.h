@@ -15,6 +15,12 @@ struct server_stats {
 	uint64_t accepted, greeted, failed;
 };
 
+/* One worker's counters. Each has one writer, its own worker; the first
+ * reads them all for STATUS=. Workers keep theirs in shared memory. */
+struct server_counters {
+	_Atomic uint64_t accepted, greeted, failed;
+};
+
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);
 struct server *server_free(struct server *s);
 void server_freep(struct server **s);
@@ -36,9 +42,10 @@ int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t
  * after the deadline. */
 void server_stop(struct server *s, uint64_t deadline_usec);
 
-/* Workers: bind inet sockets with SO_REUSEPORT; inet_only leaves unix
- * sockets to the first worker. Before server_apply(). */
-void server_set_worker(struct server *s, bool reuseport, bool inet_only);
+/* Worker index of n: bind inet sockets with SO_REUSEPORT, leave unix sockets
+ * to the first (index 0), count in shared[index]; the first's server_stats()
+ * sums all n. Before server_apply(). */
+void server_set_worker(struct server *s, unsigned index, struct server_counters *shared, unsigned n);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);

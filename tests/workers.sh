@@ -31,6 +31,14 @@ pass "two workers share the TCP port; the second used $((after - before)) ticks"
 write_config second
 kill -HUP "$DAEMON_PID"
 "$TESTTOOL" wait-file "$DAEMON_LOG" "reloaded:" 10 2 >/dev/null || fail "both workers did not reload"
+# STATUS= after the reload counts both workers' clients: the 3000 and the unix one.
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 2 >/dev/null || fail "no READY=1 after the reload"
+status=$(grep -o 'STATUS=[0-9][^|]*' "$NOTIFY_LOG" | tail -n 1)
+case $status in
+*"accepted 3001, greeted 3001, failed 0") ;;
+*) fail "STATUS= does not count both workers: $status" ;;
+esac
+pass "STATUS= counts every worker's clients"
 "$TESTTOOL" flood 127.0.0.1 "$port" 500 "$T/want2" >/dev/null || fail "a worker kept the old greeting"
 pass "a reload reaches every worker"
 stop_daemon
