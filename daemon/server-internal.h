@@ -65,7 +65,7 @@ struct server {
 	sd_event_source *client_io, *client_timer;
 	sd_event_source *resume_timer, *stop_timer;
 	struct server_counters own, *counters; /* counters: &own, or a worker's shared slot */
-	struct server_counters *all; /* the first worker: every worker's, n_all of them */
+	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
 	unsigned n_all;
 };
 

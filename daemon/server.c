@@ -369,7 +369,8 @@ int server_new(sd_event *event, unsigned max_clients, struct server **ret)
 		return -ENOMEM;
 	s->event = sd_event_ref(event);
 	s->max_clients = max_clients;
-	s->counters = &s->own;
+	s->counters = s->all = &s->own;
+	s->n_all = 1;
 	s->accepting = true;
 	s->client_epoll = -1;
 	s->client_epoll = epoll_create1(EPOLL_CLOEXEC);
@@ -449,11 +450,9 @@ void server_set_worker(struct server *s, unsigned index, struct server_counters 
 {
 	s->reuseport = true;
 	s->inet_only = index > 0;
-	s->counters = &shared[index];
-	if (index == 0) {
-		s->all = shared;
+	s->counters = s->all = &shared[index];
+	if (index == 0)
 		s->n_all = n;
-	}
 }
 
 bool server_stopping(const struct server *s)
@@ -471,13 +470,12 @@ unsigned server_n_listeners(const struct server *s)
 
 struct server_stats server_stats(const struct server *s)
 {
-	const struct server_counters *c = s->all ?: s->counters;
 	struct server_stats st = {};
 
-	for (unsigned i = 0; i < (s->all ? s->n_all : 1); i++) {
-		st.accepted += atomic_load_explicit(&c[i].accepted, memory_order_relaxed);
-		st.greeted += atomic_load_explicit(&c[i].greeted, memory_order_relaxed);
-		st.failed += atomic_load_explicit(&c[i].failed, memory_order_relaxed);
+	for (const struct server_counters *c = s->all; c < s->all + s->n_all; c++) {
+		st.accepted += atomic_load_explicit(&c->accepted, memory_order_relaxed);
+		st.greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
+		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
 	}
 	return st;
 }
