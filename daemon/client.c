@@ -9,112 +9,116 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "client.h"
+#include "counters.h"
 #include "log.h"
 #include "macro.h"
-#include "server-internal.h"
+
+/* A client on the slow path. Clients are not sd-event sources: they share
+ * one epoll set and one timer, and sit in a list ordered by deadline, so
+ * that ten thousand of them cost a little over a megabyte. */
+struct client {
+	struct client_set *set;
+	struct client *prev, *next; /* by deadline */
+	struct client_context ctx;  /* holds a reference to its policy; peer and local point below */
+	union inet_sockaddr peer, local;
+	bool tcp, lingering;
+	size_t sent, delivered; /* handed to the kernel; known taken by the peer */
+	uint64_t deadline;
+};
+
+struct client_set {
+	sd_event *event;
+	struct client *clients, *clients_tail; /* earliest deadline first */
+	unsigned n_clients;
+	int epoll;
+	sd_event_source *io, *timer;
+	struct server_counters *counters;
+	void (*on_change)(void *userdata);
+	void *userdata;
+};
 
 static void client_unlink(struct client *c)
 {
-	struct server *s = c->server;
+	struct client_set *cs = c->set;
 
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		s->clients = c->next;
+		cs->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	else
-		s->clients_tail = c->prev;
+		cs->clients_tail = c->prev;
 	c->prev = c->next = NULL;
 }
 
 /* Arms the one client timer for the earliest deadline. */
-static void client_timer_update(struct server *s)
+static void client_timer_update(struct client_set *cs)
 {
-	if (!s->clients) {
-		(void)sd_event_source_set_enabled(s->client_timer, SD_EVENT_OFF);
+	if (!cs->clients) {
+		(void)sd_event_source_set_enabled(cs->timer, SD_EVENT_OFF);
 		return;
 	}
-	(void)sd_event_source_set_time(s->client_timer, s->clients->deadline);
-	(void)sd_event_source_set_enabled(s->client_timer, SD_EVENT_ONESHOT);
+	(void)sd_event_source_set_time(cs->timer, cs->clients->deadline);
+	(void)sd_event_source_set_enabled(cs->timer, SD_EVENT_ONESHOT);
 }
 
 /* (Re)places c at now + its timeout: from the tail, where equal timeouts put it. */
 static void client_schedule(struct client *c)
 {
-	struct server *s = c->server;
+	struct client_set *cs = c->set;
 	struct client *after;
 	uint64_t now = 0;
 
-	(void)sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-	c->deadline = now + c->timeout_usec;
-	if (c->prev || s->clients == c)
+	(void)sd_event_now(cs->event, CLOCK_MONOTONIC, &now);
+	c->deadline = now + c->ctx.policy->timeout_usec;
+	if (c->prev || cs->clients == c)
 		client_unlink(c);
-	for (after = s->clients_tail; after && after->deadline > c->deadline; after = after->prev)
+	for (after = cs->clients_tail; after && after->deadline > c->deadline; after = after->prev)
 		;
 	c->prev = after;
-	c->next = after ? after->next : s->clients;
+	c->next = after ? after->next : cs->clients;
 	if (c->next)
 		c->next->prev = c;
 	else
-		s->clients_tail = c;
+		cs->clients_tail = c;
 	if (after)
 		after->next = c;
 	else
-		s->clients = c;
-	if (s->clients == c)
-		client_timer_update(s);
+		cs->clients = c;
+	if (cs->clients == c)
+		client_timer_update(cs);
 }
 
-struct client *client_free(struct client *c)
+static void client_free(struct client *c)
 {
-	struct server *s;
-	bool first;
+	struct client_set *cs = c->set;
+	bool first = cs->clients == c;
 
-	if (!c)
-		return NULL;
-	s = c->server;
-	first = s->clients == c;
 	client_unlink(c);
-	safe_close(c->fd); /* also leaves the epoll set */
-	greeting_unref(c->greeting);
-	s->n_clients--;
+	safe_close(c->ctx.fd); /* also leaves the epoll set */
+	policy_unref(c->ctx.policy);
+	cs->n_clients--;
 	free(c);
 	if (first)
-		client_timer_update(s);
-	s->paused = false; /* an fd was freed: accepting may work again */
-	s->resume_timer = sd_event_source_disable_unref(s->resume_timer);
-	server_update_accepting(s);
-	return NULL;
+		client_timer_update(cs);
+	cs->on_change(cs->userdata); /* an fd and a slot were freed: accepting may go on */
 }
 
-/* Who is on fd, for a log line at level: "ADDRESS:PORT", or "pid P uid U"
- * on a unix socket. It costs a system call or two, so it is only worked out
- * when the line is logged at all. */
-static const char *client_peer(int fd, int level, char buf[static ADDRESS_STRING_MAX])
+/* Who a client is, for a log line at level: only worked out (a system
+ * call or two) when the line is logged at all. */
+static const char *peer_string(const struct client_context *ctx, int level, char buf[static ADDRESS_STRING_MAX])
 {
-	struct address a = { .len = sizeof(a.sa) };
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
 	buf[0] = '\0';
-	if (level > log_get_max_level())
-		return buf;
-	if (getpeername(fd, &a.sa.sa, &a.len) < 0)
-		return strcpy(buf, "(gone)");
-	a.family = a.sa.sa.sa_family;
-	if (a.family == AF_UNIX && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-		snprintf(buf, ADDRESS_STRING_MAX, "pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
-	else
-		address_to_string(&a, buf);
-	return buf;
+	return level > log_get_max_level() ? buf : client_context_peer_string(ctx, buf);
 }
 
 static int client_watch(struct client *c, int op, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
 
-	return epoll_ctl(c->server->client_epoll, op, c->fd, &ev) < 0 ? negative_errno() : 0;
+	return epoll_ctl(c->set->epoll, op, c->ctx.fd, &ev) < 0 ? negative_errno() : 0;
 }
 
 /* Reads and discards what the client sent, 64 KiB at most per call so that
@@ -144,7 +148,7 @@ static int client_drain(int fd)
  * is not yet delivered; so half-close, and wait for the client's EOF. */
 static void client_linger(struct client *c)
 {
-	if (shutdown(c->fd, SHUT_WR) < 0 || client_watch(c, EPOLL_CTL_MOD, EPOLLIN) < 0) {
+	if (shutdown(c->ctx.fd, SHUT_WR) < 0 || client_watch(c, EPOLL_CTL_MOD, EPOLLIN) < 0) {
 		client_free(c);
 		return;
 	}
@@ -153,38 +157,37 @@ static void client_linger(struct client *c)
 
 static void client_io(struct client *c)
 {
-	int fd = c->fd;
-	ssize_t n;
+	const struct greeting *g = c->ctx.policy->greeting;
 	char peer[ADDRESS_STRING_MAX];
+	ssize_t n;
 
 	if (c->lingering) {
-		if (client_drain(fd) < 0)
+		if (client_drain(c->ctx.fd) < 0)
 			client_free(c);
 		return;
 	}
-	n = send(fd, c->greeting->data + c->sent, c->greeting->size - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+	n = send(c->ctx.fd, g->data + c->sent, g->size - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->name,
-				 client_peer(fd, LOG_DEBUG, peer));
-		count(&c->server->counters->failed, 1);
+		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->ctx.policy->name,
+				 peer_string(&c->ctx, LOG_DEBUG, peer));
+		count(&c->set->counters->failed, 1);
 		client_free(c);
 		return;
 	}
 	c->sent += (size_t)n;
-	if (c->sent < c->greeting->size)
+	if (c->sent < g->size)
 		return;
-	count(&c->server->counters->greeted, 1);
+	count(&c->set->counters->greeted, 1);
 	if (c->tcp)
 		client_linger(c);
 	else
 		client_free(c); /* unix: the greeting is in the peer's queue already */
-	return;
 }
 
 /* The clients' epoll set is readable: serve what it says. */
-int on_client_events(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+static int on_client_events(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct epoll_event ev[64];
 	int n = epoll_wait(fd, ev, ELEMENTSOF(ev), 0);
@@ -204,7 +207,7 @@ static void client_timeout(struct client *c)
 	size_t delivered;
 	char peer[ADDRESS_STRING_MAX];
 
-	(void)ioctl(c->fd, SIOCOUTQ, &unsent); /* bytes the peer has not taken yet */
+	(void)ioctl(c->ctx.fd, SIOCOUTQ, &unsent); /* bytes the peer has not taken yet */
 	delivered = c->sent - MIN(c->sent, (size_t)MAX(unsent, 0));
 	if (c->lingering && unsent == 0) {
 		client_free(c);
@@ -216,82 +219,153 @@ static void client_timeout(struct client *c)
 		return;
 	}
 	log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
-			 c->name, client_peer(c->fd, LOG_INFO, peer), delivered, c->greeting->size);
-	count(&c->server->counters->failed, 1);
-	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
+			 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
+	count(&c->set->counters->failed, 1);
+	(void)setsockopt(c->ctx.fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
 	client_free(c);
 }
 
-int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
+static int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
 {
-	struct server *s = userdata;
+	struct client_set *cs = userdata;
 
-	while (s->clients && s->clients->deadline <= usec)
-		client_timeout(s->clients); /* frees it, or moves it later */
-	client_timer_update(s);
+	while (cs->clients && cs->clients->deadline <= usec)
+		client_timeout(cs->clients); /* frees it, or moves it later */
+	client_timer_update(cs);
 	return 0;
 }
 
-/* The slow path: a client that needs more than one send, or lingers. Takes fd. */
-static struct client *client_new(struct server *s, const struct listener *l, int fd, size_t sent)
+/* Keeps an inet address in c's own storage; a unix one is read from the fd when asked. */
+static const struct sockaddr *keep_address(const struct sockaddr *sa, socklen_t len, union inet_sockaddr *storage)
+{
+	if (!sa || sa->sa_family == AF_UNIX || len > sizeof(*storage))
+		return NULL;
+	memcpy(storage, sa, len);
+	return &storage->sa;
+}
+
+/* The slow path: a client that needs more than one send, or lingers. Takes ctx->fd. */
+static struct client *client_new(struct client_set *cs, const struct client_context *ctx, size_t sent)
 {
 	struct client *c = malloc(sizeof(*c));
 	char peer[ADDRESS_STRING_MAX];
 	int r;
 
 	if (!c) {
-		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
-		count(&s->counters->failed, 1);
-		safe_close(fd);
+		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", ctx->policy->name,
+				 peer_string(ctx, LOG_ERR, peer));
+		count(&cs->counters->failed, 1);
+		safe_close(ctx->fd);
 		return NULL;
 	}
-	*c = (struct client){ .server = s, .fd = fd, .tcp = l->address.family != AF_UNIX,
-			      .greeting = greeting_ref(l->greeting), .sent = sent, .timeout_usec = l->timeout_usec };
-	snprintf(c->name, sizeof(c->name), "%s", l->name);
-	s->n_clients++;
+	*c = (struct client){ .set = cs, .ctx = *ctx, .sent = sent,
+			      .tcp = ctx->peer ? ctx->peer->sa_family != AF_UNIX : true };
+	c->ctx.peer = keep_address(ctx->peer, ctx->peer_len, &c->peer);
+	c->ctx.local = keep_address(ctx->local, ctx->local_len, &c->local);
+	policy_ref(c->ctx.policy);
+	cs->n_clients++;
 	client_schedule(c);
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
-		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", l->name, client_peer(fd, LOG_ERR, peer));
-		count(&s->counters->failed, 1);
-		return client_free(c);
+		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", ctx->policy->name,
+				 peer_string(ctx, LOG_ERR, peer));
+		count(&cs->counters->failed, 1);
+		client_free(c);
+		return NULL;
 	}
-	server_update_accepting(s);
 	return c;
 }
 
 /* A greeting this small leaves in the first flight of segments. */
 #define CLOSE_AT_ONCE_MAX 4096
 
-/* Greets a freshly connected client. Takes fd. */
-void greet_connection(struct server *s, const struct listener *l, int fd)
+void client_greet(struct client_set *cs, const struct client_context *ctx)
 {
-	const struct greeting *g = l->greeting;
-	ssize_t n = send(fd, g->data, g->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+	const struct greeting *g = ctx->policy->greeting;
+	ssize_t n = send(ctx->fd, g->data, g->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+	bool unix_peer = ctx->peer && ctx->peer->sa_family == AF_UNIX;
 	struct client *c;
 	char peer[ADDRESS_STRING_MAX];
 
 	if (_likely_(n == (ssize_t)g->size)) {
-		count(&s->counters->greeted, 1);
+		count(&cs->counters->greeted, 1);
 		/* Unix sockets deliver at once; TCP may lose undelivered bytes to
 		 * an RST if the client has written, or writes soon. */
-		if (_likely_(l->address.family == AF_UNIX || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(fd) <= 0))) {
-			safe_close(fd);
+		if (_likely_(unix_peer || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(ctx->fd) <= 0))) {
+			safe_close(ctx->fd);
 			return;
 		}
-		c = client_new(s, l, fd, g->size);
+		c = client_new(cs, ctx, g->size);
 		if (c)
 			client_linger(c);
 		return;
 	}
 	if (n < 0 && errno != EAGAIN) {
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", l->name,
-				 client_peer(fd, LOG_DEBUG, peer));
-		count(&s->counters->failed, 1);
-		safe_close(fd);
+		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", ctx->policy->name,
+				 peer_string(ctx, LOG_DEBUG, peer));
+		count(&cs->counters->failed, 1);
+		safe_close(ctx->fd);
 		return;
 	}
 	/* A seqpacket message goes whole or not at all, so n is 0 or -1 there. */
-	client_new(s, l, fd, n > 0 ? (size_t)n : 0);
+	client_new(cs, ctx, n > 0 ? (size_t)n : 0);
+}
+
+int client_set_new(sd_event *event, void (*on_change)(void *userdata), void *userdata, struct client_set **ret)
+{
+	struct client_set *cs = calloc(1, sizeof(*cs));
+	int r;
+
+	if (!cs)
+		return -ENOMEM;
+	*cs = (struct client_set){ .event = sd_event_ref(event), .on_change = on_change, .userdata = userdata };
+	cs->epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (cs->epoll < 0) {
+		r = negative_errno();
+		client_set_free(cs);
+		return r;
+	}
+	r = sd_event_add_io(event, &cs->io, cs->epoll, EPOLLIN, on_client_events, cs);
+	if (r >= 0)
+		r = sd_event_add_time(event, &cs->timer, CLOCK_MONOTONIC, UINT64_MAX, 50 * USEC_PER_MSEC,
+				      on_client_timer, cs);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(cs->timer, SD_EVENT_OFF);
+	if (r < 0) {
+		client_set_free(cs);
+		return r;
+	}
+	*ret = cs;
+	return 0;
+}
+
+struct client_set *client_set_free(struct client_set *cs)
+{
+	if (!cs)
+		return NULL;
+	cs->on_change = NULL;
+	while (cs->clients) {
+		struct client *c = cs->clients;
+		client_unlink(c);
+		safe_close(c->ctx.fd);
+		policy_unref(c->ctx.policy);
+		free(c);
+	}
+	sd_event_source_disable_unref(cs->io);
+	sd_event_source_disable_unref(cs->timer);
+	safe_close(cs->epoll);
+	sd_event_unref(cs->event);
+	free(cs);
+	return NULL;
+}
+
+void client_set_counters(struct client_set *cs, struct server_counters *counters)
+{
+	cs->counters = counters;
+}
+
+unsigned client_set_size(const struct client_set *cs)
+{
+	return cs->n_clients;
 }

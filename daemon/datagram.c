@@ -6,9 +6,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "datagram.h"
 #include "log.h"
 #include "macro.h"
-#include "server-internal.h"
+#include "server.h"
 
 #define DGRAM_BATCH 64
 #define DGRAM_ROUNDS 4 /* batches per wake-up, for fairness */
@@ -18,27 +19,29 @@ typedef union {
 	struct cmsghdr align;
 } control_buffer;
 
-/* Replies in flight on one datagram socket. */
+/* One datagram socket's buffers. */
 struct dgram_batch {
+	int fd, family;
 	struct mmsghdr in[DGRAM_BATCH], out[DGRAM_BATCH];
 	union sockaddr_union names[DGRAM_BATCH];
 	control_buffer in_control[DGRAM_BATCH], out_control[DGRAM_BATCH];
-	struct greeting *greeting; /* what pending replies carry: a reload waits for them */
-	struct iovec iov;
-	unsigned pending, next;
 };
 
-struct dgram_batch *dgram_batch_new(void)
+struct dgram_batch *dgram_batch_new(int fd, int family)
 {
-	return calloc(1, sizeof(struct dgram_batch));
+	struct dgram_batch *b = calloc(1, sizeof(struct dgram_batch));
+
+	if (b) {
+		b->fd = fd;
+		b->family = family;
+	}
+	return b;
 }
 
-void dgram_batch_free(struct dgram_batch *b)
+struct dgram_batch *dgram_batch_free(struct dgram_batch *b)
 {
-	if (!b)
-		return;
-	greeting_unref(b->greeting);
 	free(b);
+	return NULL;
 }
 
 /* The reply's source: the address the request was sent to. ipi_spec_dst is
@@ -80,49 +83,49 @@ static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer 
 	}
 }
 
-/* Sends what is pending; on EAGAIN waits for EPOLLOUT. Returns whether all went. */
-static bool dgram_flush(struct listener *l)
+/* The one place a datagram is answered or not. */
+static bool dgram_admit(const struct dgram_batch *b, const struct client_context *ctx)
 {
-	struct dgram_batch *b = l->batch;
-	char buf[ADDRESS_STRING_MAX];
-
-	while (b->next < b->pending) {
-		int n = sendmmsg(l->fd, b->out + b->next, b->pending - b->next, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n > 0) {
-			b->next += (unsigned)n;
-			count(&l->server->counters->greeted, (unsigned)n);
-			continue;
-		}
-		if (errno == EAGAIN) {
-			(void)sd_event_source_set_io_events(l->io, EPOLLOUT);
-			return false;
-		}
-		if (errno != EINTR) {
-			struct msghdr *m = &b->out[b->next].msg_hdr;
-			struct address peer = { .family = ((struct sockaddr *)m->msg_name)->sa_family, .len = m->msg_namelen };
-			memcpy(&peer.sa, m->msg_name, m->msg_namelen);
-			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", l->name, address_to_string(&peer, buf));
-			count(&l->server->counters->failed, 1);
-			b->next++;
-		}
+	if (b->family == AF_UNIX && ctx->peer_len <= offsetof(struct sockaddr_un, sun_path)) {
+		/* An unbound unix client has no address to answer. */
+		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible",
+				 ctx->policy->name);
+		return false;
 	}
-	b->pending = b->next = 0;
-	(void)sd_event_source_set_io_events(l->io, EPOLLIN);
 	return true;
 }
 
-int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+/* Sends the k replies of a batch. One the kernel cannot take now is dropped
+ * and counted, never waited for: an unconnected socket is always writable,
+ * so waiting would spin, and one peer that never reads would stop the
+ * listener for everyone. */
+static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *p, struct server_counters *counters)
 {
-	struct listener *l = userdata;
-	struct dgram_batch *b = l->batch;
+	char buf[ADDRESS_STRING_MAX];
 
-	if (b->pending > 0 && !dgram_flush(l))
-		return 0;
-	if (b->greeting != l->greeting) {
-		greeting_unref(b->greeting);
-		b->greeting = greeting_ref(l->greeting);
-		b->iov = (struct iovec){ .iov_base = b->greeting->data, .iov_len = b->greeting->size };
+	for (unsigned next = 0; next < k;) {
+		int n = sendmmsg(b->fd, b->out + next, k - next, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			next += (unsigned)n;
+			count(&counters->greeted, (unsigned)n);
+			continue;
+		}
+		if (errno != EINTR) {
+			struct msghdr *m = &b->out[next].msg_hdr;
+			struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
+						      .peer_len = m->msg_namelen };
+			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", p->name,
+					 client_context_peer_string(&ctx, buf));
+			count(&counters->failed, 1);
+			next++;
+		}
 	}
+}
+
+void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p, struct server_counters *counters)
+{
+	struct iovec iov = { .iov_base = p->greeting->data, .iov_len = p->greeting->size };
+
 	for (unsigned round = 0; round < DGRAM_ROUNDS; round++) {
 		unsigned k = 0;
 		int n;
@@ -134,30 +137,29 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 			};
 		/* No buffer: the content does not matter, any datagram (empty,
 		 * or too long and truncated) is answered the same. */
-		n = recvmmsg(fd, b->in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", l->name);
-			return 0;
+				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
+			return;
 		}
+		count(&counters->accepted, (unsigned)n);
 		for (int i = 0; i < n; i++) {
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
-			if (l->address.family == AF_UNIX && in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
-				/* An unbound unix client has no address to answer. */
-				log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);
-				count(&l->server->counters->failed, 1);
+			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
+						      .peer_len = in->msg_namelen };
+
+			if (!dgram_admit(b, &ctx)) {
+				count(&counters->failed, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,
-						.msg_iov = &b->iov, .msg_iovlen = 1 };
+						.msg_iov = &iov, .msg_iovlen = 1 };
 			reply_control(in, out, &b->out_control[k]);
 			k++;
 		}
-		count(&l->server->counters->accepted, (unsigned)n);
-		b->pending = k;
-		b->next = 0;
-		if (!dgram_flush(l) || n < DGRAM_BATCH)
-			return 0;
+		dgram_flush(b, k, p, counters);
+		if (n < DGRAM_BATCH)
+			return;
 	}
-	return 0;
 }

@@ -286,7 +286,7 @@ static int serve_connection(struct daemon *d, int fd)
 	const struct listener_config *l = activation_match_connection(d->config, fd);
 	int r;
 
-	r = server_add_connection(d->server, fd, l ? l->greeting : d->config->greeting,
+	r = server_add_connection(d->server, fd, l ? l->name : "connection", l ? l->greeting : d->config->greeting,
 				  l ? l->timeout_usec : d->config->timeout_usec);
 	if (r >= 0)
 		r = sd_event_loop(d->event);

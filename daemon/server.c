@@ -3,20 +3,22 @@
  * Stream and unix seqpacket: accept in batches; try to send the greeting at
  * once. Most clients are done there, with no allocation: greeted, closed.
  * A client whose socket buffer is full becomes a struct client with an
- * EPOLLOUT source and a deadline. Over TCP, a client that has sent us bytes,
- * or whose greeting is large, lingers half-closed until its EOF: closing
- * earlier would let its next byte draw an RST that destroys what is still
- * undelivered. At the deadline, a client that has not read is reset.
+ * EPOLLOUT source and a deadline (client.c). Over TCP, a client that has
+ * sent us bytes, or whose greeting is large, lingers half-closed until its
+ * EOF: closing earlier would let its next byte draw an RST that destroys
+ * what is still undelivered. At the deadline, a client that has not read is
+ * reset.
  *
  * Datagram: recvmmsg() a batch, sendmmsg() the greeting back to each sender,
- * from the address it wrote to (IP_PKTINFO/IPV6_PKTINFO). Replies the
- * kernel cannot take now wait for EPOLLOUT; nothing is read meanwhile.
+ * from the address it wrote to (IP_PKTINFO/IPV6_PKTINFO); see datagram.c.
  *
- * Running out of fds, or reaching max-clients, pauses accepting; a client
- * that closes, or a short timer, resumes it.
+ * max-clients is checked before each accept: reaching it, or running out of
+ * fds, pauses accepting; a client that closes, or a short timer, resumes it.
  *
- * This file: listeners, accepting, server_apply() and the life cycle;
- * client.c: clients; datagram.c: datagrams. */
+ * Each socket serves a policy (policy.h): its section's settings, shared
+ * with the clients in flight. A reload swaps policies; clients keep theirs.
+ *
+ * This file: listeners, accepting, server_apply() and the life cycle. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +27,56 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "client.h"
+#include "config.h"
+#include "datagram.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
-#include "server-internal.h"
+#include "policy.h"
+#include "server.h"
 
 #define ACCEPT_BATCH 64
 #define RESUME_RETRY_USEC (250 * USEC_PER_MSEC)
+
+/* One socket. A configured listener with several addresses has several. */
+struct listener {
+	struct server *server;
+	struct listener *next;
+	char *fdname;               /* activated: its FileDescriptorName= */
+	struct address requested;   /* as configured: port 0 stays 0 */
+	struct address address;     /* as bound */
+	int fd;
+	bool activated;             /* systemd's: never closed, its path never removed */
+	struct policy *policy;      /* what it serves; NULL until server_apply() */
+	struct policy *claim;       /* server_apply(): the policy it will serve */
+	bool unmatched;             /* activated, and no section claims it */
+	sd_event_source *io;
+	struct dgram_batch *batch;  /* datagram sockets */
+};
+
+struct server {
+	sd_event *event;
+	struct listener *listeners;
+	struct client_set *clients;
+	unsigned max_clients;
+	bool accepting, paused, stopping;
+	bool reuseport, inet_only; /* workers: SO_REUSEPORT; all but the first leave unix sockets alone */
+	sd_event_source *resume_timer, *stop_timer;
+	struct server_counters own, *counters; /* counters: &own, or a worker's shared slot */
+	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
+	unsigned n_all;
+};
+
+static const char *listener_name(const struct listener *l, char buf[static 32])
+{
+	if (l->policy)
+		return l->policy->name;
+	if (l->fdname)
+		return l->fdname;
+	snprintf(buf, 32, "fd%d", l->fd); /* an unnamed socket systemd passed */
+	return buf;
+}
 
 /* Accepting */
 
@@ -47,27 +92,58 @@ static bool accept_error_is_client(int error)
 	return false;
 }
 
+static bool server_should_accept(const struct server *s)
+{
+	return !s->paused && client_set_size(s->clients) < s->max_clients && !s->stopping;
+}
+
+static void server_update_accepting(struct server *s);
+
+/* The one place a connection is admitted or refused, with everything that
+ * is known of it in ctx. Takes ctx->fd. */
+static void connection_admit(struct server *s, const struct client_context *ctx)
+{
+	count(&s->counters->accepted, 1);
+	client_greet(s->clients, ctx);
+}
+
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct listener *l = userdata;
 	struct server *s = l->server;
+	/* A specific bind is the local address of its clients; a wildcard's is read when asked. */
+	bool local_known = !address_is_wildcard(&l->address) && l->address.family != AF_UNIX;
 
-	for (unsigned i = 0; i < ACCEPT_BATCH && !s->paused; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* Every accept counts against max-clients: a batch never overshoots it. */
+	for (unsigned i = 0; i < ACCEPT_BATCH && server_should_accept(s); i++) {
+		union sockaddr_union peer;
+		socklen_t len = sizeof(peer);
+		int cfd = accept4(fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		char name[32];
+
 		if (cfd < 0) {
 			if (errno == EAGAIN)
-				return 0;
+				break;
 			if (accept_error_is_client(errno))
 				continue;
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: wait for resources instead of spinning. */
-			log_client_errno(LOG_WARNING, errno, "[%s] cannot accept, pausing: %m", l->name);
+			log_client_errno(LOG_WARNING, errno, "[%s] cannot accept, pausing: %m", listener_name(l, name));
 			s->paused = true;
-			server_update_accepting(s);
-			return 0;
+			break;
 		}
-		count(&s->counters->accepted, 1);
-		greet_connection(s, l, cfd);
+		connection_admit(s, &(struct client_context){
+			.policy = l->policy, .fd = cfd, .peer = &peer.sa, .peer_len = len,
+			.local = local_known ? &l->address.sa.sa : NULL, .local_len = local_known ? l->address.len : 0 });
 	}
+	server_update_accepting(s);
+	return 0;
+}
+
+static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct listener *l = userdata;
+
+	dgram_serve(l->batch, l->server, l->policy, l->server->counters);
 	return 0;
 }
 
@@ -81,11 +157,6 @@ static int on_resume_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static bool server_should_accept(const struct server *s)
-{
-	return !s->paused && s->n_clients < s->max_clients && !s->stopping;
-}
-
 static void server_set_accepting(struct server *s, bool on)
 {
 	s->accepting = on;
@@ -95,7 +166,7 @@ static void server_set_accepting(struct server *s, bool on)
 }
 
 /* Accept unless paused (out of fds or memory), full, or stopping. */
-void server_update_accepting(struct server *s)
+static void server_update_accepting(struct server *s)
 {
 	bool on = server_should_accept(s);
 
@@ -104,8 +175,18 @@ void server_update_accepting(struct server *s)
 						 on_resume_timer, s);
 	if (on != s->accepting)
 		server_set_accepting(s, on);
-	if (s->stopping && s->n_clients == 0)
+	if (s->stopping && client_set_size(s->clients) == 0)
 		(void)sd_event_exit(s->event, 0);
+}
+
+/* A client left: an fd and a slot are free, so accepting may work again. */
+static void on_client_done(void *userdata)
+{
+	struct server *s = userdata;
+
+	s->paused = false;
+	s->resume_timer = sd_event_source_disable_unref(s->resume_timer);
+	server_update_accepting(s);
 }
 
 /* Listeners */
@@ -116,10 +197,10 @@ static struct listener *listener_free(struct listener *l)
 		return NULL;
 	sd_event_source_disable_unref(l->io);
 	listener_close(l->fd, &l->address, !l->activated);
-	greeting_unref(l->greeting);
+	policy_unref(l->policy);
+	policy_unref(l->claim);
 	dgram_batch_free(l->batch);
 	free(l->fdname);
-	free(l->name);
 	free(l);
 	return NULL;
 }
@@ -137,10 +218,10 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
 	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
-				.name = strdup(name), .fdname = fdname ? strdup(fdname) : NULL };
+				.fdname = fdname ? strdup(fdname) : NULL };
 	if (!connections)
-		l->batch = dgram_batch_new();
-	if (!l->name || (fdname && !l->fdname) || (!connections && !l->batch)) {
+		l->batch = dgram_batch_new(fd, bound->family);
+	if ((fdname && !l->fdname) || (!connections && !l->batch)) {
 		listener_free(l);
 		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
@@ -149,27 +230,9 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 		listener_free(l);
 		return log_error_errno(r, "[%s] cannot watch its socket: %m", name), NULL;
 	}
-	/* Off until server_apply() has given it a greeting. */
+	/* Off until server_apply() has given it a policy. */
 	(void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
 	return l;
-}
-
-/* Points l at what a section (or the global defaults) says. */
-static int listener_configure(struct listener *l, const char *name, struct greeting *g, uint64_t timeout_usec)
-{
-	if (!streq(l->name, name)) {
-		char *copy = strdup(name);
-		if (!copy)
-			return -ENOMEM;
-		free(l->name);
-		l->name = copy;
-	}
-	if (l->greeting != g) {
-		greeting_unref(l->greeting);
-		l->greeting = greeting_ref(g);
-	}
-	l->timeout_usec = timeout_usec;
-	return 0;
 }
 
 int server_add_activated(struct server *s, int fd, const char *fdname, const struct address *a)
@@ -216,7 +279,7 @@ static struct listener *find_unclaimed(struct server *s, const struct address *a
  * becoming 0.0.0.0:P) finds the port taken. Says so, and what to do. */
 static void explain_port_in_use(const struct server *s, const struct address *a)
 {
-	char buf[ADDRESS_STRING_MAX];
+	char buf[ADDRESS_STRING_MAX], name[32];
 
 	if (a->family == AF_UNIX)
 		return;
@@ -224,26 +287,53 @@ static void explain_port_in_use(const struct server *s, const struct address *a)
 		if (!l->activated && l->address.family == a->family && l->address.type == a->type &&
 		    address_port(&l->address) == address_port(a)) {
 			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
-				  l->name, address_to_string(&l->address, buf), address_port(a));
+				  listener_name(l, name), address_to_string(&l->address, buf), address_port(a));
 			return;
 		}
 }
 
-/* Makes the server serve c, in two phases so that a failure changes nothing.
- * Plan: each section claims the sockets systemd passed under its name; failing
- * that, for each of its addresses, a passed socket or one of ours that matches
- * it, or a socket bound now. Commit: claimed sockets take their section's
- * greeting (clients in flight keep theirs); passed sockets nobody claimed answer
- * with the global greeting; our own unclaimed sockets close, after the new
- * ones are live. */
-int server_apply(struct server *s, const struct config *c)
+static void listeners_free(struct listener *l)
 {
-	struct listener *fresh = NULL, **tail, *l, *next;
-	char buf[ADDRESS_STRING_MAX];
+	while (l) {
+		struct listener *next = l->next;
+		listener_free(l);
+		l = next;
+	}
+}
+
+static void policies_free(struct policy **p, size_t n)
+{
+	for (size_t i = 0; p && i < n; i++)
+		policy_unref(p[i]);
+	free(p);
+}
+
+/* One policy per section. NULL if out of memory. */
+static struct policy **policies_new(const struct config *c)
+{
+	struct policy **p = calloc(c->n_listeners ?: 1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct listener_config *lc = &c->listeners[i];
+		p[i] = policy_new(lc->name, lc->greeting, lc->timeout_usec);
+		if (!p[i]) {
+			policies_free(p, i);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* Plan: every socket c asks for, claimed or bound, with its new policy in
+ * l->claim. Allocates all that the commit needs. Returns the sockets bound
+ * now in *ret_fresh; on failure nothing is left claimed or bound. */
+static int server_plan(struct server *s, const struct config *c, struct policy **policies, struct listener **ret_fresh)
+{
+	struct listener *fresh = NULL, *l;
 	int r = 0;
 
-	for (l = s->listeners; l; l = l->next)
-		l->claim = NULL;
 	for (size_t i = 0; i < c->n_listeners && r == 0; i++) {
 		const struct listener_config *lc = &c->listeners[i];
 		/* family = any and several addresses: IPv4 alone will do if IPv6 is off. */
@@ -252,7 +342,7 @@ int server_apply(struct server *s, const struct config *c)
 
 		for (l = s->listeners; l; l = l->next)
 			if (l->activated && l->fdname && streq(l->fdname, lc->name) && !l->claim) {
-				l->claim = lc;
+				l->claim = policy_ref(policies[i]);
 				named = true;
 			}
 		for (size_t j = 0; j < lc->n_addresses && !named; j++) {
@@ -263,7 +353,7 @@ int server_apply(struct server *s, const struct config *c)
 				continue;
 			l = find_unclaimed(s, &lc->addresses[j]);
 			if (l) {
-				l->claim = lc;
+				l->claim = policy_ref(policies[i]);
 				continue;
 			}
 			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional);
@@ -282,57 +372,96 @@ int server_apply(struct server *s, const struct config *c)
 				r = -ENOMEM;
 				break;
 			}
-			l->claim = lc;
+			l->claim = policy_ref(policies[i]);
 			l->next = fresh;
 			fresh = l;
 		}
 		if (r == 0 && skipped > 0 && skipped == lc->n_addresses)
 			r = log_error_errno(EADDRNOTAVAIL, "[%s] none of its addresses can be used here", lc->name);
 	}
+	/* Sockets systemd passed that no section claims answer with the global greeting. */
+	for (l = s->listeners; r == 0 && l; l = l->next) {
+		char label[32];
+
+		l->unmatched = l->activated && !l->claim;
+		if (!l->unmatched)
+			continue;
+		snprintf(label, sizeof(label), "fd%d", l->fd);
+		l->claim = policy_new(l->fdname ?: label, c->greeting, c->timeout_usec);
+		if (!l->claim)
+			r = log_error_errno(ENOMEM, "cannot apply the configuration: %m");
+	}
 	if (r < 0) {
-		while (fresh) {
-			next = fresh->next;
-			listener_free(fresh);
-			fresh = next;
-		}
+		listeners_free(fresh);
+		for (l = s->listeners; l; l = l->next)
+			l->claim = policy_unref(l->claim);
 		return r;
 	}
+	*ret_fresh = fresh;
+	return 0;
+}
+
+/* Says what an activated socket serves: once, and again when that changes. */
+static void announce_activated(const struct listener *l)
+{
+	const struct policy *old = l->policy, *new = l->claim;
+	char buf[ADDRESS_STRING_MAX];
+
+	if (old && streq(old->name, new->name) && (!l->unmatched || old->greeting == new->greeting))
+		return;
+	if (!l->unmatched)
+		log_info("[%s] serves the %s socket %s that systemd passed%s%s%s", new->name, type_to_string(l->address.type),
+			 address_to_string(&l->address, buf), l->fdname ? " as \"" : "", l->fdname ?: "",
+			 l->fdname ? "\"" : "");
+	else
+		log_notice("[%s] the %s socket %s that systemd passed matches no listener: answering with the global greeting",
+			   new->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
+}
+
+/* Makes the server serve c, in two phases so that a failure changes nothing.
+ * Plan (server_plan()): each section claims the sockets systemd passed under
+ * its name; failing that, for each of its addresses, a passed socket or one
+ * of ours that matches it, or a socket bound now. Commit, which cannot fail:
+ * claimed sockets take their section's policy (clients in flight keep
+ * theirs); passed sockets nobody claimed answer with the global greeting;
+ * our own unclaimed sockets close, after the new ones are live. */
+int server_apply(struct server *s, const struct config *c)
+{
+	struct policy **policies = policies_new(c);
+	struct listener *fresh = NULL, **tail, *l, *next;
+	char buf[ADDRESS_STRING_MAX], name[32];
+	int r;
+
+	if (!policies)
+		return log_error_errno(ENOMEM, "cannot apply the configuration: %m");
+	r = server_plan(s, c, policies, &fresh);
+	policies_free(policies, c->n_listeners); /* the claims hold what is used */
+	if (r < 0)
+		return r;
 
 	for (l = fresh; l; l = l->next)
 		log_info("[%s] listening on %s %s", l->claim->name, type_to_string(l->address.type),
 			 address_to_string(&l->address, buf));
 	for (tail = &s->listeners; (l = *tail);) {
-		const struct listener_config *lc = l->claim;
-		/* Said once, and again only when what it serves changes. */
-		bool announce = l->activated && (!l->greeting || !streq(l->name, lc ? lc->name : l->fdname ?: l->name) ||
-						 (!lc && l->greeting != c->greeting));
-
-		if (!lc && !l->activated) {
-			log_info("[%s] no longer configured: closing %s", l->name, address_to_string(&l->address, buf));
+		if (!l->claim) {
+			log_info("[%s] no longer configured: closing %s", listener_name(l, name),
+				 address_to_string(&l->address, buf));
 			*tail = l->next;
 			listener_free(l);
 			continue;
 		}
-		if (announce && lc)
-			log_info("[%s] serves the %s socket %s that systemd passed%s%s%s", lc->name, type_to_string(l->address.type),
-				 address_to_string(&l->address, buf), l->fdname ? " as \"" : "", l->fdname ?: "",
-				 l->fdname ? "\"" : "");
-		else if (announce)
-			log_notice("[%s] the %s socket %s that systemd passed matches no listener: answering with the global greeting",
-				   l->fdname ?: l->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
-		r = lc ? listener_configure(l, lc->name, lc->greeting, lc->timeout_usec)
-		       : listener_configure(l, l->fdname ?: l->name, c->greeting, c->timeout_usec);
-		if (r < 0)
-			return log_error_errno(r, "cannot apply the configuration: %m");
+		if (l->activated)
+			announce_activated(l);
 		tail = &l->next;
 	}
 	for (l = fresh; l; l = next) {
 		next = l->next;
-		r = listener_configure(l, l->claim->name, l->claim->greeting, l->claim->timeout_usec);
 		l->next = s->listeners;
 		s->listeners = l;
-		if (r < 0)
-			return log_error_errno(r, "cannot apply the configuration: %m");
+	}
+	for (l = s->listeners; l; l = l->next) {
+		policy_unref(l->policy);
+		l->policy = TAKE_PTR(l->claim);
 	}
 	s->max_clients = c->max_clients;
 	server_set_accepting(s, server_should_accept(s));
@@ -342,20 +471,46 @@ int server_apply(struct server *s, const struct config *c)
 	return 0;
 }
 
-int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t timeout_usec)
+int server_add_connection(struct server *s, int fd, const char *name, struct greeting *g, uint64_t timeout_usec)
 {
-	/* greet_connection() and client_new() copy what they keep of it. */
-	struct listener l = { .name = (char *)"connection", .greeting = g, .timeout_usec = timeout_usec };
-	socklen_t len = sizeof(l.address.sa);
+	_cleanup_(policy_unrefp) struct policy *p = policy_new(name, g, timeout_usec);
+	union sockaddr_union peer;
+	socklen_t len = sizeof(peer);
 
-	if (getsockname(fd, &l.address.sa.sa, &len) < 0)
+	if (!p) {
+		safe_close(fd);
+		return log_error_errno(ENOMEM, "cannot serve the connection: %m");
+	}
+	if (getpeername(fd, &peer.sa, &len) < 0) {
+		safe_close(fd);
 		return log_error_errno(errno, "cannot inspect the connection: %m");
-	l.address.family = l.address.sa.sa.sa_family;
-	count(&s->counters->accepted, 1);
-	greet_connection(s, &l, fd);
+	}
+	connection_admit(s, &(struct client_context){ .policy = p, .fd = fd, .peer = &peer.sa, .peer_len = len });
 	s->stopping = true; /* one client, then exit */
 	server_update_accepting(s);
 	return 0;
+}
+
+bool server_is_own_address(const struct server *s, const struct sockaddr *sa, socklen_t len)
+{
+	for (const struct listener *l = s->listeners; l; l = l->next) {
+		const struct address *a = &l->address;
+
+		if (a->type != SOCK_DGRAM || a->family != sa->sa_family)
+			continue;
+		if (a->family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+			if (in->sin_port == a->sa.in.sin_port &&
+			    (address_is_wildcard(a) || in->sin_addr.s_addr == a->sa.in.sin_addr.s_addr))
+				return true;
+		} else if (a->family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+			if (in6->sin6_port == a->sa.in6.sin6_port &&
+			    (address_is_wildcard(a) || IN6_ARE_ADDR_EQUAL(&in6->sin6_addr, &a->sa.in6.sin6_addr)))
+				return true;
+		}
+	}
+	return false;
 }
 
 /* Server */
@@ -372,23 +527,12 @@ int server_new(sd_event *event, unsigned max_clients, struct server **ret)
 	s->counters = s->all = &s->own;
 	s->n_all = 1;
 	s->accepting = true;
-	s->client_epoll = -1;
-	s->client_epoll = epoll_create1(EPOLL_CLOEXEC);
-	if (s->client_epoll < 0) {
-		r = negative_errno();
-		server_free(s);
-		return r;
-	}
-	r = sd_event_add_io(event, &s->client_io, s->client_epoll, EPOLLIN, on_client_events, s);
-	if (r >= 0)
-		r = sd_event_add_time(event, &s->client_timer, CLOCK_MONOTONIC, UINT64_MAX, 50 * USEC_PER_MSEC,
-				      on_client_timer, s);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(s->client_timer, SD_EVENT_OFF);
+	r = client_set_new(event, on_client_done, s, &s->clients);
 	if (r < 0) {
 		server_free(s);
 		return r;
 	}
+	client_set_counters(s->clients, s->counters);
 	*ret = s;
 	return 0;
 }
@@ -397,7 +541,7 @@ static int on_stop_deadline(sd_event_source *es, uint64_t usec, void *userdata)
 {
 	struct server *s = userdata;
 
-	log_warning("%u clients still in flight at the stop deadline, closing them", s->n_clients);
+	log_warning("%u clients still in flight at the stop deadline, closing them", client_set_size(s->clients));
 	return sd_event_exit(s->event, 0);
 }
 
@@ -406,13 +550,9 @@ void server_stop(struct server *s, uint64_t deadline_usec)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	while (s->listeners) {
-		struct listener *l = s->listeners;
-		s->listeners = l->next;
-		listener_free(l);
-	}
-	if (s->n_clients > 0) {
-		log_info("stopping: finishing %u clients in flight", s->n_clients);
+	listeners_free(TAKE_PTR(s->listeners));
+	if (client_set_size(s->clients) > 0) {
+		log_info("stopping: finishing %u clients in flight", client_set_size(s->clients));
 		(void)sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC, deadline_usec, 0,
 						 on_stop_deadline, s);
 	}
@@ -423,19 +563,10 @@ struct server *server_free(struct server *s)
 {
 	if (!s)
 		return NULL;
-	s->stopping = true; /* no re-arming from client_free */
-	while (s->clients)
-		client_free(s->clients);
-	while (s->listeners) {
-		struct listener *l = s->listeners;
-		s->listeners = l->next;
-		listener_free(l);
-	}
+	client_set_free(s->clients);
+	listeners_free(s->listeners);
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
-	sd_event_source_disable_unref(s->client_io);
-	sd_event_source_disable_unref(s->client_timer);
-	safe_close(s->client_epoll);
 	sd_event_unref(s->event);
 	free(s);
 	return NULL;
@@ -453,6 +584,7 @@ void server_set_worker(struct server *s, unsigned index, struct server_counters 
 	s->counters = s->all = &shared[index];
 	if (index == 0)
 		s->n_all = n;
+	client_set_counters(s->clients, s->counters);
 }
 
 bool server_stopping(const struct server *s)

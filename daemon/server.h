@@ -1,5 +1,5 @@
-/* Serving greetings on sd-event: the listening sockets, and the clients
- * that could not be greeted in a single send. */
+/* Serving greetings on sd-event: the listening sockets, and through
+ * client.c and datagram.c, their clients. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,25 +7,19 @@
 #include <systemd/sd-event.h>
 
 #include "address.h"
+#include "counters.h"
 #include "greeting.h"
 
 struct server;
+struct config;
 
 struct server_stats {
 	uint64_t accepted, greeted, failed;
 };
 
-/* One worker's counters. Each has one writer, its own worker; the first
- * reads them all for STATUS=. Workers keep theirs in shared memory. */
-struct server_counters {
-	_Atomic uint64_t accepted, greeted, failed;
-};
-
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);
 struct server *server_free(struct server *s);
 void server_freep(struct server **s);
-
-struct config;
 
 /* Adopts a socket systemd passed (bound to a, named fdname or NULL): it is
  * never closed before the server is freed, and its path never removed. It
@@ -35,8 +29,9 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 /* Serves c: see server.c. On failure nothing changed; the error is logged. */
 int server_apply(struct server *s, const struct config *c);
 
-/* Greets one already connected client (inetd style) and returns when done. */
-int server_add_connection(struct server *s, int fd, struct greeting *g, uint64_t timeout_usec);
+/* Greets one already connected client (inetd style) as the section name
+ * with greeting g would; the event loop exits when it is done. */
+int server_add_connection(struct server *s, int fd, const char *name, struct greeting *g, uint64_t timeout_usec);
 
 /* Stops accepting; the event loop exits once clients in flight are done, or
  * after the deadline. */
@@ -46,6 +41,10 @@ void server_stop(struct server *s, uint64_t deadline_usec);
  * to the first (index 0), count in shared[index]; the first's server_stats()
  * sums all n. Before server_apply(). */
 void server_set_worker(struct server *s, unsigned index, struct server_counters *shared, unsigned n);
+
+/* Whether sa is the address of one of this server's datagram sockets: a
+ * source no reply may go to, lest two of them answer each other forever. */
+bool server_is_own_address(const struct server *s, const struct sockaddr *sa, socklen_t len);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);

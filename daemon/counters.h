@@ -1,0 +1,18 @@
+/* What the server counts. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* One worker's counters. Each has one writer, its own worker; the first
+ * reads them all for STATUS=. Workers keep theirs in shared memory. */
+struct server_counters {
+	_Atomic uint64_t accepted, greeted, failed;
+};
+
+/* Adds to a counter that has one writer: a plain load and store, no locked
+ * instruction, yet a whole value for the first worker reading it. */
+static inline void count(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+}

@@ -1,0 +1,79 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "policy.h"
+
+struct policy *policy_new(const char *name, struct greeting *greeting, uint64_t timeout_usec)
+{
+	size_t len = strlen(name);
+	struct policy *p = malloc(sizeof(*p) + len + 1);
+
+	if (!p)
+		return NULL;
+	*p = (struct policy){ .refs = 1, .greeting = greeting_ref(greeting), .timeout_usec = timeout_usec };
+	memcpy(p->name, name, len + 1);
+	return p;
+}
+
+struct policy *policy_ref(struct policy *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+struct policy *policy_unref(struct policy *p)
+{
+	if (!p || --p->refs > 0)
+		return NULL;
+	greeting_unref(p->greeting);
+	free(p);
+	return NULL;
+}
+
+void policy_unrefp(struct policy **p)
+{
+	policy_unref(*p);
+}
+
+static void address_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct address *ret)
+{
+	*ret = (struct address){ .family = sa->sa_family, .len = MIN(len, (socklen_t)sizeof(ret->sa)) };
+	memcpy(&ret->sa, sa, ret->len);
+}
+
+const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX])
+{
+	struct address a = { .len = sizeof(a.sa) };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (ctx->peer) {
+		address_from_sockaddr(ctx->peer, ctx->peer_len, &a);
+		return address_to_string(&a, buf);
+	}
+	if (getpeername(ctx->fd, &a.sa.sa, &a.len) < 0)
+		return strcpy(buf, "(gone)");
+	a.family = a.sa.sa.sa_family;
+	if (a.family == AF_UNIX && getsockopt(ctx->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(buf, ADDRESS_STRING_MAX, "pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+	else
+		address_to_string(&a, buf);
+	return buf;
+}
+
+int client_context_local(const struct client_context *ctx, struct address *ret)
+{
+	if (ctx->local) {
+		address_from_sockaddr(ctx->local, ctx->local_len, ret);
+		return 0;
+	}
+	*ret = (struct address){ .len = sizeof(ret->sa) };
+	if (getsockname(ctx->fd, &ret->sa.sa, &ret->len) < 0)
+		return negative_errno();
+	ret->family = ret->sa.sa.sa_family;
+	return 0;
+}

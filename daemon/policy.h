@@ -1,0 +1,58 @@
+/* What a listener does for its clients, and who a client is.
+ *
+ * A policy is one listener section's settings as the server applies them:
+ * its name, greeting and timeout (and, later, its limits, lists and
+ * template). It is shared by reference count between the listening sockets
+ * of the section and every client still being served, so a reload swaps a
+ * listener's policy at once while clients in flight finish under the one
+ * they began with.
+ *
+ * A client context is what every per-client rule reads: the policy, the
+ * client's socket, its peer and the local address it reached. Stream and
+ * datagram paths each build one where a client is admitted or refused. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "greeting.h"
+
+struct policy {
+	unsigned refs;
+	struct greeting *greeting;
+	uint64_t timeout_usec;
+	char name[]; /* the section's, or an unmatched activated socket's */
+};
+
+struct policy *policy_new(const char *name, struct greeting *greeting, uint64_t timeout_usec);
+struct policy *policy_ref(struct policy *p);
+struct policy *policy_unref(struct policy *p);
+void policy_unrefp(struct policy **p);
+
+/* An inet or inet6 socket address, and no bigger. */
+union inet_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* Who a client is. peer and local point into storage of whoever built the
+ * context; a NULL one is read from fd when asked (a unix stream peer's path,
+ * the local address of a wildcard bind). */
+struct client_context {
+	struct policy *policy;
+	int fd;                      /* the connection; for a datagram, the listening socket */
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	const struct sockaddr *local;
+	socklen_t local_len;
+};
+
+/* The client's address for a log line: "ADDRESS:PORT", "pid P uid U" for
+ * a unix stream peer, or its escaped path for a unix datagram peer. */
+const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX]);
+
+/* The local address the client reached, read once from the socket if the
+ * context does not hold it. -errno on failure. */
+int client_context_local(const struct client_context *ctx, struct address *ret);
