@@ -46,3 +46,14 @@ int config_load_string(const char *name, const char *text, size_t size, struct c
 
 struct config *config_free(struct config *c);
 void config_freep(struct config **c);
+
+/* config-serial.c */
+/* A loaded configuration (errors included) as bytes, for the reload child
+ * to hand back and the workers to receive. The format is private to one
+ * build; the reader checks every length and value: -EBADMSG, never a crash. */
+int config_serialize(const struct config *c, int fd);
+int config_deserialize(const void *data, size_t size, struct config **ret);
+/* A sealed memfd (no write, shrink or grow) holding the bytes, at offset 0. */
+int config_serialize_to_memfd(const struct config *c);
+/* Reads such a memfd; -EPERM if it is not sealed against write and shrink. */
+int config_from_memfd(int fd, struct config **ret);
