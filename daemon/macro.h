@@ -17,6 +17,13 @@
 #define USEC_PER_SEC 1000000ULL
 #define USEC_PER_MSEC 1000ULL
 
+/* free() that returns NULL, for p = mfree(p). */
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

@@ -5,9 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -15,7 +12,9 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "reload.h"
 #include "server.h"
+#include "workers.h"
 
 #define STOP_DEADLINE_USEC (5 * USEC_PER_SEC)
 #define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
@@ -29,21 +28,13 @@ struct daemon {
 	sd_event *event;
 	struct server *server;
 	struct config *config;
-	char status[256];
-	pid_t workers[CONFIG_WORKERS_MAX]; /* the first worker's: the others */
-	unsigned n_workers;
-	unsigned index; /* this worker's, 0 for the first */
-	struct server_counters *counters; /* every worker's, shared; NULL with one */
+	struct workers *workers;  /* NULL with one process */
+	struct reload *reload;    /* the file being read for a reload */
+	bool reload_again;        /* SIGHUP came during a reload */
+	bool awaiting_workers;    /* a reload applied here, not yet by every worker */
 	bool worker_failed;
+	char status[256];
 };
-
-/* Passes a signal on to the other workers. */
-static void workers_signal(struct daemon *d, int sig)
-{
-	for (unsigned i = 0; i < d->n_workers; i++)
-		if (d->workers[i] > 0)
-			(void)kill(d->workers[i], sig);
-}
 
 static void help(void)
 {
@@ -107,17 +98,38 @@ static int parse_argv(int argc, char *argv[])
 	return 1;
 }
 
-/* Loads the configuration, logging every error. NULL if unusable. */
+/* Logs every error of c; frees it and returns NULL if there is any. */
+static struct config *config_check(struct config *c)
+{
+	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
+		log_error("%s", c->errors[i]);
+	return c->n_errors > 0 ? config_free(c) : c;
+}
+
+/* Loads the configuration at start, logging every error. NULL if unusable. */
 static struct config *load_config(void)
 {
 	struct config *c = NULL;
 	int r = config_load(arg_config, &c);
 
-	if (r == -ENOMEM)
-		return log_error_errno(r, "cannot load %s: %m", arg_config), NULL;
-	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
-		log_error("%s", c->errors[i]);
-	return r < 0 ? config_free(c) : c;
+	if (r == -ENOMEM) {
+		log_error_errno(r, "cannot load %s: %m", arg_config);
+		return NULL;
+	}
+	return config_check(c);
+}
+
+/* A configuration read elsewhere (the reading child, or the first process). */
+static struct config *config_received(int memfd)
+{
+	struct config *c = NULL;
+	int r = config_from_memfd(memfd, &c);
+
+	if (r < 0) {
+		log_error_errno(r, "cannot read the configuration handed over: %m");
+		return NULL;
+	}
+	return config_check(c);
 }
 
 /* --test-config: the listeners, each with every address it resolved to. */
@@ -164,40 +176,150 @@ static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, 
 
 	log_info("%s: stopping", strsignal((int)si->ssi_signo));
 	(void)sd_notify(0, "STOPPING=1");
-	workers_signal(d, SIGTERM);
+	if (d->workers)
+		workers_stop(d->workers);
+	d->reload = reload_free(d->reload);
 	server_stop(d->server, STOP_DEADLINE_USEC);
 	return 0;
 }
 
-/* SIGHUP: the whole new file, or nothing of it. */
-static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
+/* Makes c the running configuration: the sockets first, then the rest. */
+static int config_switch(struct daemon *d, struct config *c)
 {
-	struct daemon *d = userdata;
-	struct config *c;
-	uint64_t now = 0;
-
-	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
-	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now, arg_config);
-	log_info("reloading %s", arg_config);
-	workers_signal(d, SIGHUP); /* each reads the file itself */
-	c = load_config();
-	if (!c || server_apply(d->server, c) < 0) {
+	if (server_apply(d->server, c) < 0) {
 		config_free(c);
-		log_error("reload failed: keeping the running configuration");
-		notify_status(d, "Reload failed, see the log; ", true);
-		(void)sd_notify(0, "READY=1");
-		return 0;
+		return -EINVAL;
 	}
-	if (c->workers != d->config->workers)
+	if (c->workers != d->config->workers && (!d->workers || workers_index(d->workers) == 0))
 		log_notice("workers = %u takes effect at the next start; running %u", c->workers, d->config->workers);
 	c->workers = d->config->workers;
 	config_free(d->config);
 	d->config = c;
-	log_info("reloaded: %u sockets", server_n_listeners(d->server));
-	notify_status(d, "", true);
-	(void)sd_notify(0, "READY=1");
 	return 0;
 }
+
+static void reload_begin(struct daemon *d);
+
+/* The end of a reload: READY=1 again, unless stopping; then the next one, if asked for. */
+static void reload_end(struct daemon *d, bool ok)
+{
+	if (server_stopping(d->server))
+		return;
+	if (ok) {
+		log_info("reloaded: %u sockets", server_n_listeners(d->server));
+		notify_status(d, "", true);
+	} else {
+		log_error("reload failed: keeping the running configuration");
+		notify_status(d, "Reload failed, see the log; ", true);
+	}
+	(void)sd_notify(0, "READY=1");
+	if (d->reload_again) {
+		d->reload_again = false;
+		reload_begin(d);
+	}
+}
+
+/* The reading child has answered: apply here, then hand it to the workers. */
+static void on_reload_read(void *userdata, int memfd)
+{
+	struct daemon *d = userdata;
+	struct config *c;
+
+	d->reload = reload_free(d->reload);
+	c = memfd < 0 ? NULL : config_received(memfd);
+	if (!c || config_switch(d, c) < 0) {
+		safe_close(memfd);
+		reload_end(d, false);
+		return;
+	}
+	d->awaiting_workers = d->workers && workers_send_config(d->workers, memfd) > 0;
+	safe_close(memfd);
+	if (!d->awaiting_workers)
+		reload_end(d, true);
+}
+
+/* Every worker has answered the configuration the first sent. */
+static void on_workers_acknowledged(void *userdata, unsigned failed)
+{
+	struct daemon *d = userdata;
+
+	d->awaiting_workers = false;
+	if (failed > 0)
+		log_error("%u workers kept their old configuration: restart greetingd to bring them in line", failed);
+	reload_end(d, failed == 0);
+}
+
+static void reload_begin(struct daemon *d)
+{
+	uint64_t now = 0;
+	int r;
+
+	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", (unsigned long long)now, arg_config);
+	log_info("reloading %s", arg_config);
+	r = reload_start(d->event, arg_config, on_reload_read, d, &d->reload);
+	if (r < 0) {
+		log_error_errno(r, "cannot start reading %s: %m", arg_config);
+		reload_end(d, false);
+	}
+}
+
+/* SIGHUP: the whole new file, or nothing of it, read off the event loop. */
+static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (server_stopping(d->server)) {
+		log_notice("SIGHUP while stopping: not reloading");
+		return 0;
+	}
+	if (d->workers && workers_index(d->workers) > 0) {
+		log_notice("SIGHUP: reloads are the first process's to do (it hands them to each worker)");
+		return 0;
+	}
+	if (d->reload || d->awaiting_workers) {
+		log_info("SIGHUP during a reload: reading the file again once it is done");
+		d->reload_again = true;
+		return 0;
+	}
+	reload_begin(d);
+	return 0;
+}
+
+/* In a worker: the configuration the first read. */
+static int on_worker_config(void *userdata, int memfd)
+{
+	struct daemon *d = userdata;
+	struct config *c = config_received(memfd);
+	int r;
+
+	if (!c)
+		return -EBADMSG;
+	r = config_switch(d, c);
+	if (r >= 0)
+		log_info("reloaded: %u sockets", server_n_listeners(d->server));
+	return r;
+}
+
+static void on_worker_died(void *userdata, const siginfo_t *si)
+{
+	struct daemon *d = userdata;
+
+	if (server_stopping(d->server))
+		return;
+	log_error("worker %d exited unexpectedly (%s %d): stopping", (int)si->si_pid,
+		  si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
+	d->worker_failed = true;
+	(void)sd_notify(0, "STOPPING=1");
+	workers_stop(d->workers);
+	server_stop(d->server, STOP_DEADLINE_USEC);
+}
+
+static const struct workers_callbacks workers_callbacks = {
+	.died = on_worker_died,
+	.received = on_worker_config,
+	.acknowledged = on_workers_acknowledged,
+};
 
 static int setup_event_loop(struct daemon *d)
 {
@@ -223,61 +345,12 @@ static int setup_event_loop(struct daemon *d)
 		r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
 	if (r >= 0)
 		r = sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 when WatchdogSec= is set */
-	return r < 0 ? r : 0;
-}
-
-static int on_worker_exit(sd_event_source *es, const siginfo_t *si, void *userdata)
-{
-	struct daemon *d = userdata;
-
-	for (unsigned i = 0; i < d->n_workers; i++)
-		if (d->workers[i] == si->si_pid)
-			d->workers[i] = 0;
-	if (server_stopping(d->server))
-		return 0;
-	log_error("worker %d exited unexpectedly (%s %d): stopping", (int)si->si_pid,
-		  si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
-	d->worker_failed = true;
-	workers_signal(d, SIGTERM);
-	server_stop(d->server, STOP_DEADLINE_USEC);
-	return 0;
-}
-
-/* workers = N, self-bound: N - 1 more processes, each with its own event
- * loop and SO_REUSEPORT sockets, so that the kernel spreads clients over the
- * cores. This process, the first worker, alone talks to systemd and serves
- * unix sockets; it passes SIGHUP and SIGTERM on, and stops all if one dies.
- * Returns 1 in a new worker, 0 in the first, or a logged -errno. */
-static int workers_start(struct daemon *d)
-{
-	pid_t parent = getpid();
-
-	for (unsigned i = 1; i < d->config->workers; i++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			return log_error_errno(errno, "cannot start worker %u: %m", i + 1);
-		if (pid == 0) {
-			/* A worker never outlives the first, and never speaks to systemd. */
-			if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-				_exit(1);
-			log_set_worker(i + 1);
-			(void)unsetenv("NOTIFY_SOCKET");
-			(void)unsetenv("WATCHDOG_USEC");
-			(void)unsetenv("WATCHDOG_PID");
-			d->n_workers = 0;
-			d->index = i;
-			return 1;
-		}
-		d->workers[d->n_workers++] = pid;
+	if (r >= 0 && d->workers) {
+		unsigned index = workers_index(d->workers);
+		server_set_worker(d->server, index, workers_counters(d->workers), d->config->workers);
+		r = workers_attach(d->workers, d->event, &workers_callbacks, d);
 	}
-	return 0;
-}
-
-static void workers_wait(struct daemon *d)
-{
-	for (unsigned i = 0; i < d->n_workers; i++)
-		if (d->workers[i] > 0 && waitpid(d->workers[i], NULL, 0) < 0)
-			log_warning_errno(errno, "cannot wait for worker %d: %m", (int)d->workers[i]);
+	return r < 0 ? r : 0;
 }
 
 /* Accept=yes or --inetd: one client, then exit. */
@@ -293,75 +366,95 @@ static int serve_connection(struct daemon *d, int fd)
 	return r < 0 ? 1 : 0;
 }
 
+/* What this process is started to do. */
+enum mode {
+	MODE_TEST_CONFIG, /* --test-config */
+	MODE_INETD,       /* the connection on standard input */
+	MODE_SERVE,       /* the listeners: self-bound, activated, or one Accept=yes connection */
+};
+
+static enum mode choose_mode(void)
+{
+	if (arg_test_config)
+		return MODE_TEST_CONFIG;
+	if (arg_inetd)
+		return MODE_INETD;
+	return MODE_SERVE;
+}
+
+/* Serves the configuration until stopped; 0 or a logged -errno. */
+static int serve(struct daemon *d)
+{
+	int connection = -1;
+	int r = activation_collect(d->server, &connection);
+
+	if (r < 0)
+		return r;
+	if (connection >= 0)
+		return serve_connection(d, connection) == 0 ? 0 : -EIO;
+	r = server_apply(d->server, d->config);
+	if (r < 0)
+		return r;
+	notify_status(d, "", true);
+	(void)sd_notify(0, "READY=1");
+	log_info("ready: %u sockets", server_n_listeners(d->server));
+	r = sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC, USEC_PER_SEC,
+				       on_status_timer, d);
+	if (r >= 0)
+		r = sd_event_loop(d->event);
+	if (r < 0)
+		return log_error_errno(r, "event loop failed: %m");
+	return 0;
+}
+
 static int run(int argc, char *argv[])
 {
 	struct daemon d = {};
-	int r, connection = -1;
-	bool forking;
+	enum mode mode;
+	int r, connection;
 
 	log_setup();
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return r < 0 ? 2 : 0;
+	mode = choose_mode();
 	d.config = load_config();
 	if (!d.config)
 		return 1;
-	if (arg_test_config) {
+	if (mode == MODE_TEST_CONFIG) {
 		config_print(d.config);
 		config_free(d.config);
 		return 0;
 	}
 
-	forking = d.config->workers > 1 && !arg_inetd && !getenv("LISTEN_FDS");
 	r = 0;
-	if (forking) {
-		d.counters = mmap(NULL, d.config->workers * sizeof(*d.counters), PROT_READ | PROT_WRITE,
-				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (d.counters == MAP_FAILED) {
-			d.counters = NULL;
-			r = log_error_errno(errno, "cannot share counters between workers: %m");
-		} else
-			r = workers_start(&d); /* logs its errors */
-	} else if (d.config->workers > 1)
+	if (d.config->workers > 1 && mode == MODE_SERVE && !getenv("LISTEN_FDS"))
+		r = workers_start(d.config->workers, &d.workers); /* logs its errors */
+	else if (d.config->workers > 1)
 		log_notice("workers = %u applies to sockets greetingd binds itself: one process serves these", d.config->workers);
 	if (r >= 0) {
 		r = setup_event_loop(&d);
-		for (unsigned i = 0; r >= 0 && i < d.n_workers; i++)
-			r = sd_event_add_child(d.event, NULL, d.workers[i], WEXITED, on_worker_exit, &d);
-		if (r >= 0 && forking)
-			server_set_worker(d.server, d.index, d.counters, d.config->workers);
 		if (r < 0)
 			log_error_errno(r, "cannot set up the event loop: %m");
 	}
-	if (r < 0) {
-		/* logged */
-	} else if (arg_inetd) {
+	if (r >= 0 && mode == MODE_INETD) {
 		connection = activation_take_stdin();
 		r = connection < 0 ? connection : serve_connection(&d, connection);
-	} else if ((r = activation_collect(d.server, &connection)) >= 0 && connection >= 0) {
-		r = serve_connection(&d, connection);
-	} else if (r >= 0 && (r = server_apply(d.server, d.config)) >= 0) {
-		notify_status(&d, "", true);
-		(void)sd_notify(0, "READY=1");
-		log_info("ready: %u sockets", server_n_listeners(d.server));
-		r = sd_event_add_time_relative(d.event, NULL, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC, USEC_PER_SEC,
-					       on_status_timer, &d);
-		if (r >= 0)
-			r = sd_event_loop(d.event);
-		if (r < 0)
-			log_error_errno(r, "event loop failed: %m");
-	}
+	} else if (r >= 0)
+		r = serve(&d);
 	if (r < 0)
 		(void)sd_notifyf(0, "ERRNO=%d", -r);
-	if (r < 0 || d.worker_failed)
-		workers_signal(&d, SIGTERM);
-	workers_wait(&d);
+	if (d.workers) {
+		if (r < 0 || d.worker_failed)
+			workers_stop(d.workers);
+		workers_wait(d.workers);
+	}
 	if (d.worker_failed)
 		r = -ECHILD;
+	d.reload = reload_free(d.reload);
 	server_free(d.server);
 	sd_event_unref(d.event);
-	if (d.counters)
-		(void)munmap(d.counters, d.config->workers * sizeof(*d.counters));
+	workers_free(d.workers);
 	config_free(d.config);
 	return r < 0 ? 1 : r;
 }

@@ -9,10 +9,14 @@
  *   slow HOST PORT EXPECTED         reads 2 KiB at a time, 2 ms apart, tiny buffer
  *   write-first HOST PORT BYTES EXPECTED   sends BYTES first, then reads
  *   stall HOST PORT N SECONDS       N clients that never read; each must be
- *                                   closed by the server within SECONDS
+ *                                   closed by the server within SECONDS; prints how
+ *                                   many were dropped, and how many of those by an RST
  *   send-unbound PATH [N]           N datagrams (default 1) from an unbound unix socket
  *   udp HOST PORT SIZE EXPECTED     one datagram of SIZE bytes; the reply must be EXPECTED
  *   firehose HOST PORT SECONDS      writes as fast as it can for SECONDS, never reads
+ *   udp-sink HOST PORT              binds a UDP socket, prints "bound", never reads nor
+ *                                   answers (a resolver that does not answer); runs
+ *                                   until killed
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
  *                                   the greeting files G, none refused, none lost */
@@ -322,10 +326,19 @@ static int cmd_write_first(int argc, char *argv[])
 	return 0;
 }
 
+/* The pending error on a socket: ECONNRESET after an RST, 0 after a FIN. */
+static int socket_error(int fd)
+{
+	int error = 0;
+	socklen_t len = sizeof(error);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0 ? errno : error;
+}
+
 static int cmd_stall(int argc, char *argv[])
 {
 	struct address a = resolve(argv[2], argv[3]);
-	unsigned n = number(argv[4]), seconds = number(argv[5]), dropped = 0;
+	unsigned n = number(argv[4]), seconds = number(argv[5]), dropped = 0, reset = 0;
 	_cleanup_free_ int *fds = calloc(n, sizeof(int));
 	uint64_t deadline = now_ms() + seconds * 1000ULL;
 
@@ -344,9 +357,11 @@ static int cmd_stall(int argc, char *argv[])
 				break;
 		}
 		dropped++;
+		if (socket_error(fds[i]) == ECONNRESET)
+			reset++;
 		close(fds[i]);
 	}
-	printf("dropped %u\n", dropped);
+	printf("dropped %u reset %u\n", dropped, reset);
 	return 0;
 }
 
@@ -474,6 +489,19 @@ static int cmd_hammer(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_udp_sink(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	int fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, &a.sa.sa, a.len) < 0)
+		die("udp-sink: cannot bind: %s", strerror(errno));
+	printf("bound\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -486,6 +514,7 @@ int main(int argc, char *argv[])
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
+		{ "udp-sink", 2, cmd_udp_sink },
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -41,6 +41,16 @@ esac
 pass "STATUS= counts every worker's clients"
 "$TESTTOOL" flood 127.0.0.1 "$port" 500 "$T/want2" >/dev/null || fail "a worker kept the old greeting"
 pass "a reload reaches every worker"
+
+# One process reads the file: a broken one is reported once, not once per worker.
+printf 'bogus = 1\n' >>"$T/w.conf"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 3 >/dev/null || fail "no READY=1 after the failed reload"
+[ "$(grep -c ': bogus: ' "$DAEMON_LOG")" -eq 1 ] || fail "the error was logged $(grep -c ': bogus: ' "$DAEMON_LOG") times"
+[ "$(grep -c 'reloading ' "$DAEMON_LOG")" -eq 2 ] || fail "a worker read the file itself"
+"$TESTTOOL" flood 127.0.0.1 "$port" 500 "$T/want2" >/dev/null || fail "a failed reload changed a worker"
+pass "one process reads the file; its errors are logged once"
+write_config second
 stop_daemon
 kill -0 "$worker" 2>/dev/null && fail "the second worker outlived SIGTERM"
 pass "SIGTERM stops every worker, exit 0"

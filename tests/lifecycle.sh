@@ -1,0 +1,53 @@
+#!/bin/bash
+# max-clients is a bound, counted per accept; a client that stops reading is
+# dropped with an RST, as greetingd(8) says; a SIGHUP after SIGTERM is ignored.
+. "$top_srcdir/tests/lib.sh"
+
+head -c 1048576 <(yes 'A greeting far larger than any socket buffer.') >"$T/big.txt"
+cat >"$T/l.conf" <<CONF
+[greetingd]
+max-clients = 5
+[big]
+host = 127.0.0.1
+port = 0
+greeting-file = $T/big.txt
+timeout = 1s
+CONF
+start_daemon "$T/l.conf"
+sockets() { find "/proc/$DAEMON_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+base=$(sockets)
+# Twenty clients that never read: the kernel's backlog holds them all, and
+# greetingd must take at most five at a time, whatever one accept batch holds.
+"$TESTTOOL" stall 127.0.0.1 "$(port_of big)" 20 30 >"$T/stall.out" &
+stall=$!
+PIDS+=("$stall")
+"$TESTTOOL" wait-file "$T/stall.out" 'stalling 20' 10 >/dev/null || fail "stall did not start"
+most=0
+while kill -0 "$stall" 2>/dev/null; do
+	n=$(($(sockets) - base))
+	[ "$n" -gt "$most" ] && most=$n
+done
+wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall.out")"
+[ "$most" -eq 5 ] || fail "max-clients = 5, yet $most clients were in flight at once"
+pass "max-clients = 5 holds: at most $most clients in flight, the rest waited in the backlog"
+grep -qx 'dropped 20 reset 20' "$T/stall.out" || fail "clients that stopped reading were not reset: $(cat "$T/stall.out")"
+pass "a client that stops reading is dropped with an RST"
+
+# SIGTERM with a client in flight, then SIGHUP: no reload, no READY=1 after STOPPING=1.
+sed -i 's/^timeout = 1s$/timeout = 30s/' "$T/l.conf"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 2 >/dev/null || fail "reload"
+"$TESTTOOL" stall 127.0.0.1 "$(port_of big)" 1 30 >"$T/stall2.out" &
+stall=$!
+PIDS+=("$stall")
+"$TESTTOOL" wait-file "$T/stall2.out" 'stalling 1' 10 >/dev/null || fail "stall did not start"
+kill -TERM "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'stopping: finishing 1 clients in flight' 10 >/dev/null || fail "no stop with a client in flight"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'SIGHUP while stopping: not reloading' 10 >/dev/null || fail "SIGHUP after SIGTERM not ignored"
+kill "$stall"
+wait "$DAEMON_PID" || fail "greetingd exited with $? after SIGTERM"
+awk '/^STOPPING=1/ { stopping = 1 } /READY=1/ && stopping { bad = 1 } END { exit bad }' "$NOTIFY_LOG" ||
+	fail "READY=1 after STOPPING=1: $(tr '\n' ' ' <"$NOTIFY_LOG")"
+[ "$(grep -c '^\[big\] listening on' "$DAEMON_LOG")" -eq 1 ] || fail "a SIGHUP after SIGTERM bound sockets again"
+pass "a SIGHUP after SIGTERM is ignored"
