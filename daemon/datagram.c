@@ -23,7 +23,7 @@ struct dgram_batch {
 	struct mmsghdr in[DGRAM_BATCH], out[DGRAM_BATCH];
 	union sockaddr_union names[DGRAM_BATCH];
 	control_buffer in_control[DGRAM_BATCH], out_control[DGRAM_BATCH];
-	struct greeting *greeting; /* what pending replies carry: a reload waits for them */
+	struct greeting *greeting; /* what replies carry: b->iov points into it */
 	struct iovec iov;
 	unsigned pending, next;
 };
@@ -80,35 +80,41 @@ static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer 
 	}
 }
 
-/* Sends what is pending; on EAGAIN waits for EPOLLOUT. Returns whether all went. */
-static bool dgram_flush(struct listener *l)
+/* A reply that cannot go: logged (rate-limited) and counted. */
+static void reply_dropped(struct listener *l, const struct msghdr *m, int error)
+{
+	struct address peer = { .family = ((struct sockaddr *)m->msg_name)->sa_family, .len = m->msg_namelen };
+	char buf[ADDRESS_STRING_MAX];
+
+	memcpy(&peer.sa, m->msg_name, m->msg_namelen);
+	log_client_errno(LOG_INFO, error, "[%s] cannot reply to %s, dropping the reply: %m", l->name,
+			 address_to_string(&peer, buf));
+	count(&l->server->counters->failed, 1);
+}
+
+/* Sends the replies of one batch. A reply the kernel cannot take now (a unix
+ * peer's queue is full, or the UDP send buffer: EAGAIN) is dropped like any
+ * other that fails, never waited for: an unconnected datagram socket is
+ * always writable, so waiting for EPOLLOUT would spin, and one peer that
+ * never reads would stop the listener for everyone. */
+static void dgram_flush(struct listener *l)
 {
 	struct dgram_batch *b = l->batch;
-	char buf[ADDRESS_STRING_MAX];
 
 	while (b->next < b->pending) {
 		int n = sendmmsg(l->fd, b->out + b->next, b->pending - b->next, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			b->next += (unsigned)n;
 			count(&l->server->counters->greeted, (unsigned)n);
+		} else if (n < 0 && errno == EINTR) {
 			continue;
-		}
-		if (errno == EAGAIN) {
-			(void)sd_event_source_set_io_events(l->io, EPOLLOUT);
-			return false;
-		}
-		if (errno != EINTR) {
-			struct msghdr *m = &b->out[b->next].msg_hdr;
-			struct address peer = { .family = ((struct sockaddr *)m->msg_name)->sa_family, .len = m->msg_namelen };
-			memcpy(&peer.sa, m->msg_name, m->msg_namelen);
-			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", l->name, address_to_string(&peer, buf));
-			count(&l->server->counters->failed, 1);
+		} else {
+			/* sendmmsg() stops at the first that fails: skip it, send the rest. */
+			reply_dropped(l, &b->out[b->next].msg_hdr, n < 0 ? errno : EIO);
 			b->next++;
 		}
 	}
 	b->pending = b->next = 0;
-	(void)sd_event_source_set_io_events(l->io, EPOLLIN);
-	return true;
 }
 
 int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
@@ -116,8 +122,6 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 	struct listener *l = userdata;
 	struct dgram_batch *b = l->batch;
 
-	if (b->pending > 0 && !dgram_flush(l))
-		return 0;
 	if (b->greeting != l->greeting) {
 		greeting_unref(b->greeting);
 		b->greeting = greeting_ref(l->greeting);
@@ -156,7 +160,8 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		count(&l->server->counters->accepted, (unsigned)n);
 		b->pending = k;
 		b->next = 0;
-		if (!dgram_flush(l) || n < DGRAM_BATCH)
+		dgram_flush(l);
+		if (n < DGRAM_BATCH)
 			return 0;
 	}
 	return 0;

@@ -10,7 +10,7 @@
  *
  * Datagram: recvmmsg() a batch, sendmmsg() the greeting back to each sender,
  * from the address it wrote to (IP_PKTINFO/IPV6_PKTINFO). Replies the
- * kernel cannot take now wait for EPOLLOUT; nothing is read meanwhile.
+ * kernel cannot take now (EAGAIN) are dropped and counted, never waited for.
  *
  * Running out of fds, or reaching max-clients, pauses accepting; a client
  * that closes, or a short timer, resumes it.

@@ -15,7 +15,13 @@
  *   firehose HOST PORT SECONDS      writes as fast as it can for SECONDS, never reads
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
- *                                   the greeting files G, none refused, none lost */
+ *                                   the greeting files G, none refused, none lost
+ *   dgram-deaf SERVER OWN N SECONDS unix datagram client bound at OWN: sends N
+ *                                   datagrams to SERVER (within SECONDS), never
+ *                                   reads a reply; prints "sent K of N", then waits
+ *                                   to be killed
+ *   cpu-ticks PID MS                the CPU ticks (user + system) PID uses in MS
+ *                                   milliseconds: a measurement window, not a wait */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -474,6 +480,68 @@ static int cmd_hammer(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_dgram_deaf(int argc, char *argv[])
+{
+	struct address server, own;
+	struct timeval tv = { .tv_usec = 100000 };
+	unsigned n = number(argv[4]), sent = 0;
+	uint64_t deadline = now_ms() + number(argv[5]) * 1000ULL;
+	char err[256];
+	int fd;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &server, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &own, err, sizeof(err)) < 0)
+		die("%s", err);
+	/* Not connected: a peer connected to the server escapes the kernel's
+	 * queue limit (net.unix.max_dgram_qlen), and poll() on an unconnected
+	 * socket says nothing about the server's queue; so a blocking send
+	 * that gives up after 100 ms, until the deadline. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &own.sa.sa, own.len) < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		die("cannot set up %s: %s", argv[3], strerror(errno));
+	while (sent < n && now_ms() < deadline) {
+		if (sendto(fd, "x", 1, 0, &server.sa.sa, server.len) == 1)
+			sent++;
+		else if (errno != EAGAIN && errno != EINTR)
+			die("send: %s", strerror(errno));
+	}
+	printf("sent %u of %u\n", sent, n);
+	fflush(stdout);
+	for (;;)
+		pause(); /* the test kills us; meanwhile our queue stays full */
+}
+
+/* utime + stime of a process, in clock ticks (proc(5)). */
+static unsigned long long cpu_ticks(const char *pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		die("cannot open %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name, which may hold spaces. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+		die("cannot parse %s", path);
+	return utime + stime;
+}
+
+static int cmd_cpu_ticks(int argc, char *argv[])
+{
+	unsigned long long before = cpu_ticks(argv[2]);
+
+	(void)wait_fd(-1, 0, (int)number(argv[3]));
+	printf("%llu\n", cpu_ticks(argv[2]) - before);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -486,6 +554,7 @@ int main(int argc, char *argv[])
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
+		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
