@@ -80,6 +80,26 @@ static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer 
 	}
 }
 
+/* A unix peer may pass fds (SCM_RIGHTS) with any datagram. The receive
+ * buffer has no room for control data on unix sockets, so the kernel closes
+ * them; should some arrive all the same, they are closed here, or any local
+ * user could fill greetingd's fd table. */
+static void close_passed_fds(struct msghdr *in)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR(in, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			safe_close(fd);
+		}
+	}
+}
+
 /* A reply that cannot go: logged (rate-limited) and counted. */
 static void reply_dropped(struct listener *l, const struct msghdr *m, int error)
 {
@@ -128,17 +148,20 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		b->iov = (struct iovec){ .iov_base = b->greeting->data, .iov_len = b->greeting->size };
 	}
 	for (unsigned round = 0; round < DGRAM_ROUNDS; round++) {
+		/* Control data is the destination address (pktinfo), for inet only. */
+		bool pktinfo = l->address.family != AF_UNIX;
 		unsigned k = 0;
 		int n;
 
 		for (unsigned i = 0; i < DGRAM_BATCH; i++)
 			b->in[i].msg_hdr = (struct msghdr){
 				.msg_name = &b->names[i], .msg_namelen = sizeof(b->names[i]),
-				.msg_control = b->in_control[i].buf, .msg_controllen = sizeof(b->in_control[i]),
+				.msg_control = pktinfo ? b->in_control[i].buf : NULL,
+				.msg_controllen = pktinfo ? sizeof(b->in_control[i]) : 0,
 			};
 		/* No buffer: the content does not matter, any datagram (empty,
 		 * or too long and truncated) is answered the same. */
-		n = recvmmsg(fd, b->in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", l->name);
@@ -146,6 +169,8 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		}
 		for (int i = 0; i < n; i++) {
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
+			if (in->msg_controllen > 0)
+				close_passed_fds(in);
 			if (l->address.family == AF_UNIX && in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
 				/* An unbound unix client has no address to answer. */
 				log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);

@@ -27,3 +27,12 @@ grep -qF "[dgram] cannot reply to $T/deaf.sock, dropping the reply: Resource tem
 kill "$deaf"
 pass "a unix client that never reads: its replies dropped, others served, no spinning ($ticks ticks in 1 s)"
 stop_daemon
+
+# fds passed with datagrams (SCM_RIGHTS) must not stay open in greetingd.
+start_daemon "$T/d.conf"
+before=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+"$TESTTOOL" send-fds "$T/dgram.sock" "$T/fds.sock" 100 6 >/dev/null || fail "datagrams with fds not answered"
+after=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+[ "$after" -le "$before" ] || fail "greetingd had $before fds before 100 datagrams carrying 6 fds each, $after after"
+pass "fds passed with datagrams are not kept ($before fds before, $after after)"
+stop_daemon

@@ -20,6 +20,9 @@
  *                                   datagrams to SERVER (within SECONDS), never
  *                                   reads a reply; prints "sent K of N", then waits
  *                                   to be killed
+ *   send-fds SERVER OWN N K         unix datagram client bound at OWN: N datagrams to
+ *                                   SERVER, each with K fds attached (SCM_RIGHTS);
+ *                                   each reply must come before the next is sent
  *   cpu-ticks PID MS                the CPU ticks (user + system) PID uses in MS
  *                                   milliseconds: a measurement window, not a wait */
 #include <errno.h>
@@ -542,6 +545,41 @@ static int cmd_cpu_ticks(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_send_fds(int argc, char *argv[])
+{
+	struct address server, own;
+	unsigned n = number(argv[4]), k = number(argv[5]);
+	_cleanup_free_ char *control = NULL;
+	char err[256], reply[65536];
+	int fd, null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &server, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &own, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (k == 0 || k > 253) /* SCM_MAX_FD */
+		die("K must be 1 to 253");
+	control = calloc(1, CMSG_SPACE(k * sizeof(int)));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (!control || null < 0 || fd < 0 || bind(fd, &own.sa.sa, own.len) < 0)
+		die("cannot set up %s: %s", argv[3], strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		struct iovec iov = { .iov_base = (char *)"x", .iov_len = 1 };
+		struct msghdr m = { .msg_name = &server.sa, .msg_namelen = server.len, .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = control, .msg_controllen = CMSG_SPACE(k * sizeof(int)) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+		*cm = (struct cmsghdr){ .cmsg_len = CMSG_LEN(k * sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
+		for (unsigned j = 0; j < k; j++)
+			memcpy(CMSG_DATA(cm) + j * sizeof(int), &null, sizeof(int));
+		if (sendmsg(fd, &m, 0) != 1)
+			die("datagram %u: %s", i + 1, strerror(errno));
+		if (wait_fd(fd, POLLIN, 5000) <= 0 || recv(fd, reply, sizeof(reply), 0) < 0)
+			die("no reply to datagram %u", i + 1);
+	}
+	printf("sent %u datagrams with %u fds each, all answered\n", n, k);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -555,6 +593,7 @@ int main(int argc, char *argv[])
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
+		{ "send-fds", 4, cmd_send_fds },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
