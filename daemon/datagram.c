@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "listener.h"
 #include "log.h"
 #include "macro.h"
 #include "server-internal.h"
@@ -100,6 +101,76 @@ static void close_passed_fds(struct msghdr *in)
 	}
 }
 
+/* The source of a datagram as an inet address: an IPv4-mapped one on a
+ * dual-stack socket is the IPv4 address it maps. */
+static struct address source_address(const union sockaddr_union *peer, socklen_t len)
+{
+	struct address a = { .family = peer->sa.sa_family, .len = len };
+
+	memcpy(&a.sa, peer, MIN((size_t)len, sizeof(a.sa)));
+	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&peer->in6.sin6_addr)) {
+		a = (struct address){ .family = AF_INET, .len = sizeof(struct sockaddr_in) };
+		a.sa.in = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = peer->in6.sin6_port };
+		memcpy(&a.sa.in.sin_addr, &peer->in6.sin6_addr.s6_addr[12], sizeof(a.sa.in.sin_addr));
+	}
+	return a;
+}
+
+/* Whether src is one of this process's datagram sockets: its exact address
+ * and port or, for a wildcard-bound socket, any address on its port (an
+ * inet6 wildcard also for IPv4: it may be dual-stack). */
+static bool source_is_ours(const struct server *s, const struct address *src)
+{
+	for (const struct listener *l = s->listeners; l; l = l->next) {
+		const struct address *a = &l->address;
+
+		if (a->family == AF_UNIX || address_is_connection_oriented(a) || address_port(a) != address_port(src))
+			continue;
+		if (address_is_wildcard(a) && (a->family == src->family || a->family == AF_INET6))
+			return true;
+		if (a->family != src->family)
+			continue;
+		if (a->family == AF_INET ? a->sa.in.sin_addr.s_addr == src->sa.in.sin_addr.s_addr
+					 : IN6_ARE_ADDR_EQUAL(&a->sa.in6.sin6_addr, &src->sa.in6.sin6_addr))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a datagram from peer gets a reply: the one place a datagram is
+ * admitted or refused, before any reply. An unbound unix peer has no address
+ * to answer. Over inet, a reply to port 0, to a port below 1024 (echo,
+ * daytime, chargen, DNS, NTP...) or to one of our own sockets could start a
+ * loop between two servers that one spoofed datagram sets off and nothing
+ * ends (CVE-2024-2169): such a source is dropped and counted. */
+static bool datagram_source_ok(const struct listener *l, const union sockaddr_union *peer, socklen_t len)
+{
+	struct server_counters *counters = l->server->counters;
+	char buf[ADDRESS_STRING_MAX];
+	const char *why;
+	struct address src;
+
+	/* An unbound peer leaves no address at all: ask the listener, not peer. */
+	if (l->address.family == AF_UNIX) {
+		if (len > offsetof(struct sockaddr_un, sun_path))
+			return true;
+		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);
+		count(&counters->failed, 1);
+		return false;
+	}
+	src = source_address(peer, len);
+	if (address_port(&src) < 1024)
+		why = "its source port is below 1024";
+	else if (source_is_ours(l->server, &src))
+		why = "it comes from one of greetingd's own sockets";
+	else
+		return true;
+	if (log_get_max_level() >= LOG_DEBUG)
+		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", l->name, address_to_string(&src, buf), why);
+	count(&counters->bad_source, 1);
+	return false;
+}
+
 /* A reply that cannot go: logged (rate-limited) and counted. */
 static void reply_dropped(struct listener *l, const struct msghdr *m, int error)
 {
@@ -171,12 +242,8 @@ int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
 			if (in->msg_controllen > 0)
 				close_passed_fds(in);
-			if (l->address.family == AF_UNIX && in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
-				/* An unbound unix client has no address to answer. */
-				log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible", l->name);
-				count(&l->server->counters->failed, 1);
+			if (!datagram_source_ok(l, &b->names[i], in->msg_namelen))
 				continue;
-			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,
 						.msg_iov = &b->iov, .msg_iovlen = 1 };
 			reply_control(in, out, &b->out_control[k]);

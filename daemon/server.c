@@ -476,6 +476,7 @@ struct server_stats server_stats(const struct server *s)
 		st.accepted += atomic_load_explicit(&c->accepted, memory_order_relaxed);
 		st.greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
 		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+		st.bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
 	}
 	return st;
 }

@@ -12,13 +12,14 @@
 struct server;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed;
+	uint64_t accepted, greeted, failed, bad_source;
 };
 
 /* One worker's counters. Each has one writer, its own worker; the first
  * reads them all for STATUS=. Workers keep theirs in shared memory. */
 struct server_counters {
 	_Atomic uint64_t accepted, greeted, failed;
+	_Atomic uint64_t bad_source; /* datagrams from a source never answered: port < 1024, our own */
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);

@@ -23,6 +23,12 @@
  *   send-fds SERVER OWN N K         unix datagram client bound at OWN: N datagrams to
  *                                   SERVER, each with K fds attached (SCM_RIGHTS);
  *                                   each reply must come before the next is sent
+ *   udp-from SRC SPORT DST DPORT MODE  one datagram to DST:DPORT from SRC:SPORT, IPv4
+ *                                   through a raw socket (spoofed: SPORT may be in use
+ *                                   or 0), IPv6 from a socket bound there. MODE: send
+ *                                   (nothing more), reply (SRC:SPORT must get one
+ *                                   within 5 s), none (SRC:SPORT must get none: a
+ *                                   probe from another socket is answered first)
  *   cpu-ticks PID MS                the CPU ticks (user + system) PID uses in MS
  *                                   milliseconds: a measurement window, not a wait */
 #include <errno.h>
@@ -33,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -580,6 +588,63 @@ static int cmd_send_fds(int argc, char *argv[])
 	return 0;
 }
 
+/* An IPv4 UDP datagram with any source, through a raw socket (IP_HDRINCL):
+ * the kernel fills in the IP checksum, length and id; UDP checksum 0 is "none". */
+static void send_spoofed(const struct address *src, const struct address *dst)
+{
+	struct {
+		struct iphdr ip;
+		struct udphdr udp;
+		char payload[1];
+	} __attribute__((packed)) p = {
+		.ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP,
+			.saddr = src->sa.in.sin_addr.s_addr, .daddr = dst->sa.in.sin_addr.s_addr },
+		.udp = { .source = src->sa.in.sin_port, .dest = dst->sa.in.sin_port, .len = htons(sizeof(struct udphdr) + 1) },
+		.payload = "x",
+	};
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+
+	if (fd < 0 || sendto(fd, &p, sizeof(p), 0, &dst->sa.sa, dst->len) != (ssize_t)sizeof(p))
+		die("cannot send a spoofed datagram: %s", strerror(errno));
+	close(fd);
+}
+
+static int cmd_udp_from(int argc, char *argv[])
+{
+	struct address src = resolve(argv[2], argv[3]), dst = resolve(argv[4], argv[5]);
+	const char *mode = argv[6];
+	char buf[65536];
+	int bound = -1;
+
+	if (!streq(mode, "send") && !streq(mode, "reply") && !streq(mode, "none"))
+		die("MODE is send, reply or none");
+	if (src.family != dst.family)
+		die("%s and %s are not of one family", argv[2], argv[4]);
+	if (!streq(mode, "send") || src.family == AF_INET6) {
+		bound = socket(src.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (bound < 0 || bind(bound, &src.sa.sa, src.len) < 0)
+			die("cannot bind %s:%s: %s", argv[2], argv[3], strerror(errno));
+	}
+	if (src.family == AF_INET)
+		send_spoofed(&src, &dst);
+	else if (sendto(bound, "x", 1, 0, &dst.sa.sa, dst.len) != 1)
+		die("cannot send from %s:%s: %s", argv[2], argv[3], strerror(errno));
+	if (streq(mode, "reply") && (wait_fd(bound, POLLIN, 5000) <= 0 || recv(bound, buf, sizeof(buf), 0) < 0))
+		die("no reply to %s:%s", argv[2], argv[3]);
+	if (streq(mode, "none")) {
+		/* The server reads in order: once the probe is answered, a reply
+		 * to the first datagram would already be queued here. */
+		int probe = socket(dst.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (probe < 0 || sendto(probe, "x", 1, 0, &dst.sa.sa, dst.len) != 1 || wait_fd(probe, POLLIN, 5000) <= 0)
+			die("the probe was not answered");
+		if (recv(bound, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			die("%s:%s got a reply", argv[2], argv[3]);
+		close(probe);
+	}
+	printf("%s:%s -> %s:%s: %s\n", argv[2], argv[3], argv[4], argv[5], mode);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -593,7 +658,7 @@ int main(int argc, char *argv[])
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
-		{ "send-fds", 4, cmd_send_fds },
+		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
