@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "activation.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
@@ -187,10 +188,34 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 	return 0;
 }
 
-/* Whether a socket systemd passed is the one a configured address asks for. */
-static bool activated_matches(const struct listener *l, const struct address *a)
+/* Whether lc is family any with an empty host: 0.0.0.0 and :: on one port. */
+static bool wants_both_wildcards(const struct listener_config *lc)
+{
+	bool inet = false, inet6 = false;
+
+	if (lc->family != AF_UNSPEC)
+		return false;
+	for (size_t i = 0; i < lc->n_addresses; i++) {
+		const struct address *a = &lc->addresses[i];
+		if (!address_is_wildcard(a) || address_port(a) != address_port(&lc->addresses[0]))
+			return false;
+		inet |= a->family == AF_INET;
+		inet6 |= a->family == AF_INET6;
+	}
+	return inet && inet6;
+}
+
+/* Whether a socket systemd passed is the one a configured address (of lc)
+ * asks for. A dual-stack [::]:P (what ListenStream=P passes) is both of the
+ * wildcard addresses of a listener with family any and an empty host. */
+static bool activated_matches(const struct listener *l, const struct listener_config *lc, const struct address *a)
 {
 	int listening = address_is_connection_oriented(a) ? 1 : -1;
+
+	if (a->family == AF_INET && wants_both_wildcards(lc) && address_port(a) == address_port(&l->address) &&
+	    a->type == l->address.type && (a->protocol == 0 || a->protocol == l->address.protocol) &&
+	    activation_is_dual_stack(l->fd, &l->address))
+		return true;
 
 	if (a->family == AF_UNIX) {
 		size_t len = a->len - offsetof(struct sockaddr_un, sun_path);
@@ -202,11 +227,13 @@ static bool activated_matches(const struct listener *l, const struct address *a)
 	       (a->protocol == 0 || a->protocol == l->address.protocol);
 }
 
-static struct listener *find_unclaimed(struct server *s, const struct address *a)
+/* A socket for a, of lc: unclaimed, or, for a socket systemd passed, claimed
+ * by lc already (a dual-stack one serves both of its wildcard addresses). */
+static struct listener *find_unclaimed(struct server *s, const struct listener_config *lc, const struct address *a)
 {
 	for (struct listener *l = s->listeners; l; l = l->next)
-		if (!l->claim && (l->activated ? activated_matches(l, a)
-					       : address_equal(&l->requested, a) || address_equal(&l->address, a)))
+		if (l->activated ? (!l->claim || l->claim == lc) && activated_matches(l, lc, a)
+				 : !l->claim && (address_equal(&l->requested, a) || address_equal(&l->address, a)))
 			return l;
 	return NULL;
 }
@@ -261,7 +288,7 @@ int server_apply(struct server *s, const struct config *c)
 
 			if (s->inet_only && bound.family == AF_UNIX)
 				continue;
-			l = find_unclaimed(s, &lc->addresses[j]);
+			l = find_unclaimed(s, lc, &lc->addresses[j]);
 			if (l) {
 				l->claim = lc;
 				continue;
