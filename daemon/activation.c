@@ -5,6 +5,7 @@
 
 #include "activation.h"
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "macro.h"
 #include "server.h"
@@ -32,6 +33,16 @@ static int fd_nonblock(int fd)
 	if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
 		return -1;
 	return 0;
+}
+
+bool activation_is_dual_stack(int fd, const struct address *a)
+{
+	int v6only = 1;
+	socklen_t len = sizeof(v6only);
+
+	if (a->family != AF_INET6 || !address_is_wildcard(a))
+		return false;
+	return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && !v6only;
 }
 
 int activation_collect(struct server *s, int *ret_connection)
@@ -69,6 +80,10 @@ int activation_collect(struct server *s, int *ret_connection)
 			*ret_connection = fd;
 			continue;
 		}
+		r = listener_adopt(fd, &a, activation_is_dual_stack(fd, &a));
+		if (r < 0)
+			log_warning_errno(r, "fd %d that systemd passed: cannot ask for the destination of datagrams (%m), "
+					  "replies may leave from another address, ignoring", fd);
 		r = server_add_activated(s, fd, name, &a);
 		if (r < 0)
 			break;

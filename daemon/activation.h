@@ -2,6 +2,10 @@
  * before use; and inetd-style connections. */
 #pragma once
 
+#include <stdbool.h>
+
+#include "address.h"
+
 struct server;
 struct config;
 
@@ -14,6 +18,10 @@ int activation_collect(struct server *s, int *ret_connection);
 /* inetd style: the connection on standard input, moved off fds 0 and 1 so
  * that closing it closes the connection. Returns it, or a logged -errno. */
 int activation_take_stdin(void);
+
+/* Whether fd, bound to a, is an inet6 wildcard socket that takes IPv4 too
+ * (IPV6_V6ONLY off, as systemd's ListenStream=P passes [::]:P). */
+bool activation_is_dual_stack(int fd, const struct address *a);
 
 /* The greeting section for a connection: the one whose address it came to. */
 const struct listener_config *activation_match_connection(const struct config *c, int fd);

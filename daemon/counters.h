@@ -8,6 +8,7 @@
  * reads them all for STATUS=. Workers keep theirs in shared memory. */
 struct server_counters {
 	_Atomic uint64_t accepted, greeted, failed;
+	_Atomic uint64_t bad_source; /* datagrams from a source never answered: port < 1024, our own */
 };
 
 /* Adds to a counter that has one writer: a plain load and store, no locked

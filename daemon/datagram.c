@@ -83,16 +83,79 @@ static void reply_control(struct msghdr *in, struct msghdr *out, control_buffer 
 	}
 }
 
-/* The one place a datagram is answered or not. */
-static bool dgram_admit(const struct dgram_batch *b, const struct client_context *ctx)
+/* A unix peer may pass fds (SCM_RIGHTS) with any datagram. The receive
+ * buffer has no room for control data on unix sockets, so the kernel closes
+ * them; should some arrive all the same, they are closed here, or any local
+ * user could fill greetingd's fd table. */
+static void close_passed_fds(struct msghdr *in)
 {
-	if (b->family == AF_UNIX && ctx->peer_len <= offsetof(struct sockaddr_un, sun_path)) {
-		/* An unbound unix client has no address to answer. */
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR(in, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			safe_close(fd);
+		}
+	}
+}
+
+/* The source of a datagram as an inet address: an IPv4-mapped one on a
+ * dual-stack socket is the IPv4 address it maps. */
+static struct address source_address(const struct sockaddr *peer, socklen_t len)
+{
+	struct address a = { .family = peer->sa_family, .len = MIN(len, (socklen_t)sizeof(a.sa)) };
+
+	memcpy(&a.sa, peer, a.len);
+	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.sa.in6.sin6_addr)) {
+		struct in_addr v4;
+		uint16_t port = a.sa.in6.sin6_port;
+
+		memcpy(&v4, &a.sa.in6.sin6_addr.s6_addr[12], sizeof(v4));
+		a = (struct address){ .family = AF_INET, .len = sizeof(struct sockaddr_in) };
+		a.sa.in = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = port, .sin_addr = v4 };
+	}
+	return a;
+}
+
+enum verdict {
+	ADMIT,
+	NO_ADDRESS, /* an unbound unix peer: nothing to answer */
+	BAD_SOURCE, /* a source a reply could start a loop with */
+};
+
+/* The one place a datagram is admitted or refused, before any reply. Over
+ * inet, a reply to port 0, to a port below 1024 (echo, daytime, chargen,
+ * DNS, NTP...) or to one of our own sockets could start a loop between two
+ * servers that one spoofed datagram sets off and nothing ends
+ * (CVE-2024-2169): such a source is dropped and counted. */
+static enum verdict dgram_admit(const struct dgram_batch *b, const struct server *s, const struct client_context *ctx)
+{
+	char buf[ADDRESS_STRING_MAX];
+	const char *why;
+	struct address src;
+
+	if (b->family == AF_UNIX) {
+		if (ctx->peer_len > offsetof(struct sockaddr_un, sun_path))
+			return ADMIT;
 		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible",
 				 ctx->policy->name);
-		return false;
+		return NO_ADDRESS;
 	}
-	return true;
+	src = source_address(ctx->peer, ctx->peer_len);
+	if (address_port(&src) < 1024)
+		why = "its source port is below 1024";
+	else if (server_is_own_address(s, &src))
+		why = "it comes from one of greetingd's own sockets";
+	else
+		return ADMIT;
+	if (log_get_max_level() >= LOG_DEBUG)
+		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", ctx->policy->name,
+				 address_to_string(&src, buf), why);
+	return BAD_SOURCE;
 }
 
 /* Sends the k replies of a batch. One the kernel cannot take now is dropped
@@ -114,7 +177,7 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 			struct msghdr *m = &b->out[next].msg_hdr;
 			struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
 						      .peer_len = m->msg_namelen };
-			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s: %m", p->name,
+			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s, dropping the reply: %m", p->name,
 					 client_context_peer_string(&ctx, buf));
 			count(&counters->failed, 1);
 			next++;
@@ -125,6 +188,8 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p, struct server_counters *counters)
 {
 	struct iovec iov = { .iov_base = p->greeting->data, .iov_len = p->greeting->size };
+	/* Control data is the destination address (pktinfo), for inet only. */
+	bool pktinfo = b->family != AF_UNIX;
 
 	for (unsigned round = 0; round < DGRAM_ROUNDS; round++) {
 		unsigned k = 0;
@@ -133,11 +198,12 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 		for (unsigned i = 0; i < DGRAM_BATCH; i++)
 			b->in[i].msg_hdr = (struct msghdr){
 				.msg_name = &b->names[i], .msg_namelen = sizeof(b->names[i]),
-				.msg_control = b->in_control[i].buf, .msg_controllen = sizeof(b->in_control[i]),
+				.msg_control = pktinfo ? b->in_control[i].buf : NULL,
+				.msg_controllen = pktinfo ? sizeof(b->in_control[i]) : 0,
 			};
 		/* No buffer: the content does not matter, any datagram (empty,
 		 * or too long and truncated) is answered the same. */
-		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
@@ -149,8 +215,16 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
 						      .peer_len = in->msg_namelen };
 
-			if (!dgram_admit(b, &ctx)) {
+			if (in->msg_controllen > 0)
+				close_passed_fds(in);
+			switch (dgram_admit(b, s, &ctx)) {
+			case ADMIT:
+				break;
+			case NO_ADDRESS:
 				count(&counters->failed, 1);
+				continue;
+			case BAD_SOURCE:
+				count(&counters->bad_source, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

@@ -119,6 +119,20 @@ skip:
 	return r;
 }
 
+int listener_adopt(int fd, const struct address *a, bool dual_stack)
+{
+	int r;
+
+	if (a->type != SOCK_DGRAM || a->family == AF_UNIX)
+		return 0;
+	if (a->family == AF_INET)
+		return set_option(fd, IPPROTO_IP, IP_PKTINFO);
+	r = set_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO);
+	if (r == 0 && dual_stack)
+		r = set_option(fd, IPPROTO_IP, IP_PKTINFO); /* IPv4 requests arrive on it too */
+	return r;
+}
+
 int listener_close(int fd, const struct address *a, bool remove_path)
 {
 	if (fd >= 0 && remove_path && is_path_socket(a))

@@ -23,5 +23,10 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
  * the kernel (ipv6.disable=1), or on the interface (disable_ipv6: ::1 gone). */
 bool listener_ipv6_unavailable(const struct address *a, int error);
 
+/* A socket systemd passed, bound to a: sets what listener_open() sets for
+ * replies to leave from the address each request came to (IP_PKTINFO,
+ * IPV6_RECVPKTINFO; both on a dual_stack inet6 socket). Returns -errno. */
+int listener_adopt(int fd, const struct address *a, bool dual_stack);
+
 /* Closes fd; for a socket file we created, removes it. Returns -1. */
 int listener_close(int fd, const struct address *a, bool remove_path);

@@ -153,9 +153,9 @@ static void notify_status(struct daemon *d, const char *extra, bool force)
 	struct server_stats st = server_stats(d->server);
 	char status[sizeof(d->status)];
 
-	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu",
+	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu, bad-source %llu",
 		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
-		 (unsigned long long)st.greeted, (unsigned long long)st.failed);
+		 (unsigned long long)st.greeted, (unsigned long long)st.failed, (unsigned long long)st.bad_source);
 	if (!force && streq(status, d->status))
 		return;
 	memcpy(d->status, status, sizeof(status));

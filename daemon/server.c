@@ -11,6 +11,8 @@
  *
  * Datagram: recvmmsg() a batch, sendmmsg() the greeting back to each sender,
  * from the address it wrote to (IP_PKTINFO/IPV6_PKTINFO); see datagram.c.
+ * Replies the kernel cannot take now (EAGAIN) are dropped and counted, never
+ * waited for.
  *
  * max-clients is checked before each accept: reaching it, or running out of
  * fds, pauses accepting; a client that closes, or a short timer, resumes it.
@@ -27,6 +29,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "activation.h"
 #include "client.h"
 #include "config.h"
 #include "datagram.h"
@@ -250,10 +253,34 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 	return 0;
 }
 
-/* Whether a socket systemd passed is the one a configured address asks for. */
-static bool activated_matches(const struct listener *l, const struct address *a)
+/* Whether lc is family any with an empty host: 0.0.0.0 and :: on one port. */
+static bool wants_both_wildcards(const struct listener_config *lc)
+{
+	bool inet = false, inet6 = false;
+
+	if (lc->family != AF_UNSPEC)
+		return false;
+	for (size_t i = 0; i < lc->n_addresses; i++) {
+		const struct address *a = &lc->addresses[i];
+		if (!address_is_wildcard(a) || address_port(a) != address_port(&lc->addresses[0]))
+			return false;
+		inet |= a->family == AF_INET;
+		inet6 |= a->family == AF_INET6;
+	}
+	return inet && inet6;
+}
+
+/* Whether a socket systemd passed is the one a configured address (of lc)
+ * asks for. A dual-stack [::]:P (what ListenStream=P passes) is both of the
+ * wildcard addresses of a listener with family any and an empty host. */
+static bool activated_matches(const struct listener *l, const struct listener_config *lc, const struct address *a)
 {
 	int listening = address_is_connection_oriented(a) ? 1 : -1;
+
+	if (a->family == AF_INET && wants_both_wildcards(lc) && address_port(a) == address_port(&l->address) &&
+	    a->type == l->address.type && (a->protocol == 0 || a->protocol == l->address.protocol) &&
+	    activation_is_dual_stack(l->fd, &l->address))
+		return true;
 
 	if (a->family == AF_UNIX) {
 		size_t len = a->len - offsetof(struct sockaddr_un, sun_path);
@@ -265,11 +292,15 @@ static bool activated_matches(const struct listener *l, const struct address *a)
 	       (a->protocol == 0 || a->protocol == l->address.protocol);
 }
 
-static struct listener *find_unclaimed(struct server *s, const struct address *a)
+/* A socket for a, of lc (whose policy is p): unclaimed, or, for a socket
+ * systemd passed, claimed by lc already (a dual-stack one serves both of its
+ * wildcard addresses). */
+static struct listener *find_unclaimed(struct server *s, const struct listener_config *lc, const struct policy *p,
+				       const struct address *a)
 {
 	for (struct listener *l = s->listeners; l; l = l->next)
-		if (!l->claim && (l->activated ? activated_matches(l, a)
-					       : address_equal(&l->requested, a) || address_equal(&l->address, a)))
+		if (l->activated ? (!l->claim || l->claim == p) && activated_matches(l, lc, a)
+				 : !l->claim && (address_equal(&l->requested, a) || address_equal(&l->address, a)))
 			return l;
 	return NULL;
 }
@@ -351,9 +382,10 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 
 			if (s->inet_only && bound.family == AF_UNIX)
 				continue;
-			l = find_unclaimed(s, &lc->addresses[j]);
+			l = find_unclaimed(s, lc, policies[i], &lc->addresses[j]);
 			if (l) {
-				l->claim = policy_ref(policies[i]);
+				if (!l->claim)
+					l->claim = policy_ref(policies[i]);
 				continue;
 			}
 			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional);
@@ -491,24 +523,20 @@ int server_add_connection(struct server *s, int fd, const char *name, struct gre
 	return 0;
 }
 
-bool server_is_own_address(const struct server *s, const struct sockaddr *sa, socklen_t len)
+bool server_is_own_address(const struct server *s, const struct address *src)
 {
 	for (const struct listener *l = s->listeners; l; l = l->next) {
 		const struct address *a = &l->address;
 
-		if (a->type != SOCK_DGRAM || a->family != sa->sa_family)
+		if (a->family == AF_UNIX || address_is_connection_oriented(a) || address_port(a) != address_port(src))
 			continue;
-		if (a->family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-			if (in->sin_port == a->sa.in.sin_port &&
-			    (address_is_wildcard(a) || in->sin_addr.s_addr == a->sa.in.sin_addr.s_addr))
-				return true;
-		} else if (a->family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-			if (in6->sin6_port == a->sa.in6.sin6_port &&
-			    (address_is_wildcard(a) || IN6_ARE_ADDR_EQUAL(&in6->sin6_addr, &a->sa.in6.sin6_addr)))
-				return true;
-		}
+		if (address_is_wildcard(a) && (a->family == src->family || a->family == AF_INET6))
+			return true;
+		if (a->family != src->family)
+			continue;
+		if (a->family == AF_INET ? a->sa.in.sin_addr.s_addr == src->sa.in.sin_addr.s_addr
+					 : IN6_ARE_ADDR_EQUAL(&a->sa.in6.sin6_addr, &src->sa.in6.sin6_addr))
+			return true;
 	}
 	return false;
 }
@@ -608,6 +636,7 @@ struct server_stats server_stats(const struct server *s)
 		st.accepted += atomic_load_explicit(&c->accepted, memory_order_relaxed);
 		st.greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
 		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+		st.bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
 	}
 	return st;
 }

@@ -14,7 +14,7 @@ struct server;
 struct config;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed;
+	uint64_t accepted, greeted, failed, bad_source;
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);
@@ -42,9 +42,11 @@ void server_stop(struct server *s, uint64_t deadline_usec);
  * sums all n. Before server_apply(). */
 void server_set_worker(struct server *s, unsigned index, struct server_counters *shared, unsigned n);
 
-/* Whether sa is the address of one of this server's datagram sockets: a
+/* Whether src (an inet address) is one of this server's datagram sockets:
+ * its exact address and port or, for a wildcard-bound socket, any address
+ * on its port (an inet6 wildcard also for IPv4: it may be dual-stack). A
  * source no reply may go to, lest two of them answer each other forever. */
-bool server_is_own_address(const struct server *s, const struct sockaddr *sa, socklen_t len);
+bool server_is_own_address(const struct server *s, const struct address *src);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);

@@ -8,6 +8,7 @@
 [ -x "${SOCKET_ACTIVATE:-}" ] || fail "systemd-socket-activate is required (package systemd)"
 base=$((20000 + RANDOM % 20000))
 p_named=$base p_addr=$((base + 1)) p_stray=$((base + 2)) p_udp=$((base + 3)) p_accept=$((base + 4))
+p_dual=$((base + 6)) p_dual_udp=$((base + 7)) p_wild_udp=$((base + 8))
 
 # activate LOG ARGS...: starts systemd-socket-activate, waits until it listens.
 activate() {
@@ -100,6 +101,39 @@ expect_greeting "$T/want" -u --unix "$T/d.sock"
 grep -qxF "[udp] serves the dgram socket 127.0.0.1:$p_udp that systemd passed" "$DAEMON_LOG" || fail "udp not adopted"
 grep -qxF "[ud] serves the dgram socket $T/d.sock that systemd passed" "$DAEMON_LOG" || fail "unix dgram not adopted"
 pass "activated datagram sockets"
+stop_daemon
+
+# A dual-stack [::]:P (-l P, IPV6_V6ONLY off) is both wildcard addresses of
+# a listener with family any and an empty host: claimed for both, nothing
+# bound, IPv4 and IPv6 clients greeted.
+printf '[seed]\nport = %s\n' "$p_dual" >"$T/dual.conf"
+notify_collector
+DAEMON_LOG=$T/activate-dual.log
+activate "$DAEMON_LOG" -l "$p_dual" "$GREETINGD" -c "$T/dual.conf"
+expect_greeting "$T/want" 127.0.0.1 "$p_dual"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 >/dev/null || fail "dual-stack: not ready"
+expect_greeting "$T/want" ::1 "$p_dual"
+grep -q "listening on" "$DAEMON_LOG" && fail "dual-stack: greetingd bound a socket itself: $(grep "listening on" "$DAEMON_LOG")"
+[ "$(grep -cxF "[seed] serves the stream socket [::]:$p_dual that systemd passed" "$DAEMON_LOG")" -eq 1 ] ||
+	fail "dual-stack: [seed] does not serve systemd's socket once"
+pass "a dual-stack socket serves both wildcard addresses of family any"
+stop_daemon
+
+# Activated datagram sockets answer from the address each request came to:
+# 127.0.0.5 on 0.0.0.0:P, and IPv4 on a dual-stack [::]:P (a client's
+# connected socket ignores a reply from another address). The datagram that
+# starts greetingd came before it asked for pktinfo: it goes to 127.0.0.1.
+printf '[w]\ntype = dgram\nfamily = inet\nport = %s\n[d]\ntype = dgram\nport = %s\n' "$p_wild_udp" "$p_dual_udp" >"$T/w.conf"
+notify_collector
+DAEMON_LOG=$T/activate-w.log
+activate "$DAEMON_LOG" --datagram -l "0.0.0.0:$p_wild_udp" -l "$p_dual_udp" "$GREETINGD" -c "$T/w.conf"
+expect_greeting "$T/want" -u 127.0.0.1 "$p_wild_udp"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 >/dev/null || fail "pktinfo: not ready"
+expect_greeting "$T/want" -u 127.0.0.5 "$p_wild_udp"
+expect_greeting "$T/want" -u 127.0.0.5 "$p_dual_udp"
+expect_greeting "$T/want" -u ::1 "$p_dual_udp"
+grep -q "listening on" "$DAEMON_LOG" && fail "pktinfo: greetingd bound a socket itself: $(grep "listening on" "$DAEMON_LOG")"
+pass "activated datagram sockets reply from the address each request came to"
 stop_daemon
 
 # Seqpacket.

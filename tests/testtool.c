@@ -19,7 +19,22 @@
  *                                   until killed
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
- *                                   the greeting files G, none refused, none lost */
+ *                                   the greeting files G, none refused, none lost
+ *   dgram-deaf SERVER OWN N SECONDS unix datagram client bound at OWN: sends N
+ *                                   datagrams to SERVER (within SECONDS), never
+ *                                   reads a reply; prints "sent K of N", then waits
+ *                                   to be killed
+ *   send-fds SERVER OWN N K         unix datagram client bound at OWN: N datagrams to
+ *                                   SERVER, each with K fds attached (SCM_RIGHTS);
+ *                                   each reply must come before the next is sent
+ *   udp-from SRC SPORT DST DPORT MODE  one datagram to DST:DPORT from SRC:SPORT, IPv4
+ *                                   through a raw socket (spoofed: SPORT may be in use
+ *                                   or 0), IPv6 from a socket bound there. MODE: send
+ *                                   (nothing more), reply (SRC:SPORT must get one
+ *                                   within 5 s), none (SRC:SPORT must get none: a
+ *                                   probe from another socket is answered first)
+ *   cpu-ticks PID MS                the CPU ticks (user + system) PID uses in MS
+ *                                   milliseconds: a measurement window, not a wait */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -502,6 +519,160 @@ static int cmd_udp_sink(int argc, char *argv[])
 		pause();
 }
 
+static int cmd_dgram_deaf(int argc, char *argv[])
+{
+	struct address server, own;
+	struct timeval tv = { .tv_usec = 100000 };
+	unsigned n = number(argv[4]), sent = 0;
+	uint64_t deadline = now_ms() + number(argv[5]) * 1000ULL;
+	char err[256];
+	int fd;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &server, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &own, err, sizeof(err)) < 0)
+		die("%s", err);
+	/* Not connected: a peer connected to the server escapes the kernel's
+	 * queue limit (net.unix.max_dgram_qlen), and poll() on an unconnected
+	 * socket says nothing about the server's queue; so a blocking send
+	 * that gives up after 100 ms, until the deadline. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &own.sa.sa, own.len) < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		die("cannot set up %s: %s", argv[3], strerror(errno));
+	while (sent < n && now_ms() < deadline) {
+		if (sendto(fd, "x", 1, 0, &server.sa.sa, server.len) == 1)
+			sent++;
+		else if (errno != EAGAIN && errno != EINTR)
+			die("send: %s", strerror(errno));
+	}
+	printf("sent %u of %u\n", sent, n);
+	fflush(stdout);
+	for (;;)
+		pause(); /* the test kills us; meanwhile our queue stays full */
+}
+
+/* utime + stime of a process, in clock ticks (proc(5)). */
+static unsigned long long cpu_ticks(const char *pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		die("cannot open %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name, which may hold spaces. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+		die("cannot parse %s", path);
+	return utime + stime;
+}
+
+static int cmd_cpu_ticks(int argc, char *argv[])
+{
+	unsigned long long before = cpu_ticks(argv[2]);
+
+	(void)wait_fd(-1, 0, (int)number(argv[3]));
+	printf("%llu\n", cpu_ticks(argv[2]) - before);
+	return 0;
+}
+
+static int cmd_send_fds(int argc, char *argv[])
+{
+	struct address server, own;
+	unsigned n = number(argv[4]), k = number(argv[5]);
+	_cleanup_free_ char *control = NULL;
+	char err[256], reply[65536];
+	int fd, null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &server, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &own, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (k == 0 || k > 253) /* SCM_MAX_FD */
+		die("K must be 1 to 253");
+	control = calloc(1, CMSG_SPACE(k * sizeof(int)));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (!control || null < 0 || fd < 0 || bind(fd, &own.sa.sa, own.len) < 0)
+		die("cannot set up %s: %s", argv[3], strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		struct iovec iov = { .iov_base = (char *)"x", .iov_len = 1 };
+		struct msghdr m = { .msg_name = &server.sa, .msg_namelen = server.len, .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = control, .msg_controllen = CMSG_SPACE(k * sizeof(int)) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+		*cm = (struct cmsghdr){ .cmsg_len = CMSG_LEN(k * sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
+		for (unsigned j = 0; j < k; j++)
+			memcpy(CMSG_DATA(cm) + j * sizeof(int), &null, sizeof(int));
+		if (sendmsg(fd, &m, 0) != 1)
+			die("datagram %u: %s", i + 1, strerror(errno));
+		if (wait_fd(fd, POLLIN, 5000) <= 0 || recv(fd, reply, sizeof(reply), 0) < 0)
+			die("no reply to datagram %u", i + 1);
+	}
+	printf("sent %u datagrams with %u fds each, all answered\n", n, k);
+	return 0;
+}
+
+/* An IPv4 UDP datagram with any source, through a raw socket (IP_HDRINCL):
+ * the kernel fills in the IP checksum, length and id; UDP checksum 0 is "none". */
+static void send_spoofed(const struct address *src, const struct address *dst)
+{
+	struct {
+		struct iphdr ip;
+		struct udphdr udp;
+		char payload[1];
+	} __attribute__((packed)) p = {
+		.ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP,
+			.saddr = src->sa.in.sin_addr.s_addr, .daddr = dst->sa.in.sin_addr.s_addr },
+		.udp = { .source = src->sa.in.sin_port, .dest = dst->sa.in.sin_port, .len = htons(sizeof(struct udphdr) + 1) },
+		.payload = "x",
+	};
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+
+	if (fd < 0 || sendto(fd, &p, sizeof(p), 0, &dst->sa.sa, dst->len) != (ssize_t)sizeof(p))
+		die("cannot send a spoofed datagram: %s", strerror(errno));
+	close(fd);
+}
+
+static int cmd_udp_from(int argc, char *argv[])
+{
+	struct address src = resolve(argv[2], argv[3]), dst = resolve(argv[4], argv[5]);
+	const char *mode = argv[6];
+	char buf[65536];
+	int bound = -1;
+
+	if (!streq(mode, "send") && !streq(mode, "reply") && !streq(mode, "none"))
+		die("MODE is send, reply or none");
+	if (src.family != dst.family)
+		die("%s and %s are not of one family", argv[2], argv[4]);
+	if (!streq(mode, "send") || src.family == AF_INET6) {
+		bound = socket(src.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (bound < 0 || bind(bound, &src.sa.sa, src.len) < 0)
+			die("cannot bind %s:%s: %s", argv[2], argv[3], strerror(errno));
+	}
+	if (src.family == AF_INET)
+		send_spoofed(&src, &dst);
+	else if (sendto(bound, "x", 1, 0, &dst.sa.sa, dst.len) != 1)
+		die("cannot send from %s:%s: %s", argv[2], argv[3], strerror(errno));
+	if (streq(mode, "reply") && (wait_fd(bound, POLLIN, 5000) <= 0 || recv(bound, buf, sizeof(buf), 0) < 0))
+		die("no reply to %s:%s", argv[2], argv[3]);
+	if (streq(mode, "none")) {
+		/* The server reads in order: once the probe is answered, a reply
+		 * to the first datagram would already be queued here. */
+		int probe = socket(dst.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (probe < 0 || sendto(probe, "x", 1, 0, &dst.sa.sa, dst.len) != 1 || wait_fd(probe, POLLIN, 5000) <= 0)
+			die("the probe was not answered");
+		if (recv(bound, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			die("%s:%s got a reply", argv[2], argv[3]);
+		close(probe);
+	}
+	printf("%s:%s -> %s:%s: %s\n", argv[2], argv[3], argv[4], argv[5], mode);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -515,6 +686,8 @@ int main(int argc, char *argv[])
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 		{ "udp-sink", 2, cmd_udp_sink },
+		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
+		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 	};
 
 	signal(SIGPIPE, SIG_IGN);

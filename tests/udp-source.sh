@@ -1,0 +1,71 @@
+#!/bin/bash
+# CVE-2024-2169: one spoofed datagram must not start endless traffic. A
+# datagram from port 0, from a port below 1024, or from one of greetingd's
+# own sockets is dropped before any reply; any other source is answered.
+# In a network namespace of its own, so that spoofing touches nothing else.
+if [ -z "${GREETINGD_IN_NETNS:-}" ]; then
+	unshare -n true 2>/dev/null || { echo "SKIP: cannot create a network namespace (unshare -n)"; exit 77; }
+	GREETINGD_IN_NETNS=1 exec unshare -n "$BASH" "$0" "$@"
+fi
+. "$top_srcdir/tests/lib.sh"
+
+ip link set lo up || fail "cannot bring lo up in the namespace"
+cat >"$T/u.conf" <<CONF
+[greetingd]
+greeting = hello\n
+[a]
+type = dgram
+host = 127.0.0.1
+port = 0
+[b]
+type = dgram
+host = 127.0.0.1
+port = 0
+[any4]
+type = dgram
+family = inet
+port = 0
+[a6]
+type = dgram
+host = ::1
+port = 0
+CONF
+printf 'hello\n' >"$T/want"
+start_daemon "$T/u.conf" --log-level debug
+a=$(port_of a) b=$(port_of b) any4=$(port_of any4) a6=$(port_of a6)
+
+# Received UDP datagrams in this namespace, all sockets together.
+udp_in() {
+	awk '/^Udp: [0-9]/ { print $2; exit }' /proc/net/snmp
+}
+
+expect_greeting "$T/want" -u 127.0.0.1 "$a"
+"$TESTTOOL" udp-from 127.0.0.1 1024 127.0.0.1 "$a" reply >/dev/null || fail "a spoofed source on port 1024 was not answered"
+pass "sources on ports from 1024 that are not ours are answered (spoofed or not)"
+
+# [b] to [a], [a] to itself, and [any4] (0.0.0.0) from another local
+# address to [a]: each would start a loop. Over 1 s, nothing but the three.
+before=$(udp_in)
+"$TESTTOOL" udp-from 127.0.0.1 "$b" 127.0.0.1 "$a" send >/dev/null || fail "cannot spoof"
+"$TESTTOOL" udp-from 127.0.0.1 "$a" 127.0.0.1 "$a" send >/dev/null || fail "cannot spoof"
+"$TESTTOOL" udp-from 127.0.0.2 "$any4" 127.0.0.1 "$a" send >/dev/null || fail "cannot spoof"
+ticks=$("$TESTTOOL" cpu-ticks "$DAEMON_PID" 1000)
+after=$(udp_in)
+[ $((after - before)) -le 3 ] ||
+	fail "$((after - before)) UDP datagrams in 1 s after 3 spoofed ones: a loop (greetingd used $ticks CPU ticks)"
+for src in "127.0.0.1:$b" "127.0.0.1:$a" "127.0.0.2:$any4"; do
+	grep -qxF "[a] datagram from $src dropped: it comes from one of greetingd's own sockets" "$DAEMON_LOG" ||
+		fail "a datagram from $src was not dropped as ours"
+done
+pass "datagrams from our own sockets (exact, itself, wildcard) are dropped: no loop"
+
+"$TESTTOOL" udp-from 127.0.0.1 7 127.0.0.1 "$a" none >/dev/null || fail "a datagram from port 7 (echo) was answered"
+"$TESTTOOL" udp-from 127.0.0.1 0 127.0.0.1 "$a" send >/dev/null || fail "cannot spoof"
+"$TESTTOOL" udp-from ::1 1023 ::1 "$a6" none >/dev/null || fail "a datagram from [::1]:1023 was answered"
+expect_greeting "$T/want" -u ::1 "$a6"
+for src in 127.0.0.1:7 127.0.0.1:0 "[::1]:1023"; do
+	grep -qF "datagram from $src dropped: its source port is below 1024" "$DAEMON_LOG" ||
+		fail "a datagram from $src was not dropped for its port"
+done
+pass "datagrams from ports below 1024 and port 0 are dropped, IPv4 and IPv6"
+stop_daemon
