@@ -55,21 +55,45 @@ int log_level_from_string(const char *s)
 	return -1;
 }
 
+/* Copies text to out as one line: a control byte (a newline would split the
+ * line, and "<N>" after it forge a priority) becomes \xHH. No message of
+ * ours has one; whatever a peer controls must never make one. Returns the
+ * bytes written, at most max. */
+static size_t copy_escaped(char *out, size_t max, const char *text)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *text; text++) {
+		unsigned char c = (unsigned char)*text;
+		if (c >= 0x20 && c != 0x7f) {
+			if (n == max)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (max - n < 4)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	return n;
+}
+
 static int log_write(int level, int error, const char *format, va_list ap)
 {
-	char line[2048];
+	char message[2048], line[4 * sizeof(message) + 64];
 	int n = 0;
 
+	errno = error < 0 ? -error : error; /* for %m */
+	if (vsnprintf(message, sizeof(message), format, ap) < 0)
+		message[0] = '\0';
 	if (journal_prefix)
 		n = snprintf(line, sizeof(line), "<%d>", level);
 	n += snprintf(line + n, sizeof(line) - n, "%s", line_prefix);
-	errno = error < 0 ? -error : error; /* for %m */
-	int m = vsnprintf(line + n, sizeof(line) - n - 1, format, ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2; /* truncated */
+	n += (int)copy_escaped(line + n, sizeof(line) - n - 1, message);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 	return error < 0 ? error : -error;

@@ -15,7 +15,10 @@
  *   firehose HOST PORT SECONDS      writes as fast as it can for SECONDS, never reads
  *   hammer HOST TCP UDP STOP G...   TCP and UDP clients, one after the other, until
  *                                   the file STOP exists; every reply must be one of
- *                                   the greeting files G, none refused, none lost */
+ *                                   the greeting files G, none refused, none lost
+ *   send-from FROM PATH             one datagram from a unix socket bound to FROM (a
+ *                                   path or @name, any bytes), connected elsewhere so
+ *                                   that the server's reply fails (EPERM) */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -474,6 +477,32 @@ static int cmd_hammer(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_send_from(int argc, char *argv[])
+{
+	struct address from, to;
+	struct sockaddr_un other;
+	socklen_t len = sizeof(other);
+	char err[256];
+	int fd, peer;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &from, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &to, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || peer < 0 || bind(fd, &from.sa.sa, from.len) < 0)
+		die("cannot bind %s: %s", argv[2], strerror(errno));
+	/* A unix datagram socket connected to another peer refuses the server's reply. */
+	if (bind(peer, (struct sockaddr *)&(sa_family_t){ AF_UNIX }, sizeof(sa_family_t)) < 0 ||
+	    getsockname(peer, (struct sockaddr *)&other, &len) < 0 || connect(fd, (struct sockaddr *)&other, len) < 0)
+		die("cannot connect to a second socket: %s", strerror(errno));
+	if (sendto(fd, "x", 1, 0, &to.sa.sa, to.len) != 1)
+		die("cannot send to %s: %s", argv[3], strerror(errno));
+	close(fd);
+	close(peer);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -486,6 +515,7 @@ int main(int argc, char *argv[])
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
+		{ "send-from", 2, cmd_send_from },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
