@@ -214,6 +214,8 @@ static int setup_event_loop(struct daemon *d)
 	/* Not sd_event_default(): libsystemd calls gettid() on each turn of that loop. */
 	r = sd_event_new(&d->event);
 	if (r >= 0)
+		log_set_event(d->event);
+	if (r >= 0)
 		r = server_new(d->event, d->config->max_clients, &d->server);
 	if (r >= 0)
 		r = sd_event_add_signal(d->event, NULL, SIGTERM, on_terminate, d);

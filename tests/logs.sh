@@ -1,6 +1,7 @@
 #!/bin/bash
 # Log lines: a peer's bytes reach the log escaped, so that no peer can forge
-# a line or a journal priority.
+# a line or a journal priority; the rate limit's "suppressed" summary comes
+# when its window ends, without waiting for another line.
 . "$top_srcdir/tests/lib.sh"
 
 cat >"$T/l.conf" <<CONF
@@ -46,3 +47,14 @@ printf '[a]\nfamily = in\033[2Jet\rx\n' >"$T/esc.conf"
 grep -qF 'family: "in\x1b[2Jet\x0dx" is not one of' "$T/esc.err" || fail "control bytes not escaped: $(od -c "$T/esc.err" | head -n 4)"
 LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$T/esc.err" && fail "a control byte reached the log"
 pass "control bytes in a log line are escaped"
+
+# More than 10 per-client lines in 5 s, then silence: the summary comes
+# when the window ends, without another line to carry it.
+start_daemon "$T/l.conf" --log-level debug
+"$TESTTOOL" send-unbound "$T/d.sock" 30
+"$TESTTOOL" wait-file "$DAEMON_LOG" "no reply possible" 10 10 >/dev/null || fail "fewer than 10 lines shown"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "20 client messages suppressed" 8 >/dev/null ||
+	fail "no summary of the suppressed lines within 8 s"
+[ "$(grep -c 'no reply possible' "$DAEMON_LOG")" -eq 10 ] || fail "not exactly 10 lines shown"
+stop_daemon
+pass "the suppressed lines are counted when the window ends"
