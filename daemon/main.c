@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "process.h"
 #include "server.h"
 
 #define STOP_DEADLINE_USEC (5 * USEC_PER_SEC)
@@ -169,6 +170,17 @@ static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, 
 	return 0;
 }
 
+/* SIGUSR1: the counters, in the log. The first process's are every worker's. */
+static int on_log_counters(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+	struct server_stats st = server_stats(d->server);
+
+	log_info("%s: accepted %llu, greeted %llu, failed %llu", strsignal((int)si->ssi_signo),
+		 (unsigned long long)st.accepted, (unsigned long long)st.greeted, (unsigned long long)st.failed);
+	return 0;
+}
+
 /* SIGHUP: the whole new file, or nothing of it. */
 static int on_reload(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -209,6 +221,7 @@ static int setup_event_loop(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return negative_errno();
 	/* Not sd_event_default(): libsystemd calls gettid() on each turn of that loop. */
@@ -223,6 +236,8 @@ static int setup_event_loop(struct daemon *d)
 		r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
 	if (r >= 0)
 		r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
+	if (r >= 0)
+		r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_log_counters, d);
 	if (r >= 0)
 		r = sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 when WatchdogSec= is set */
 	return r < 0 ? r : 0;
@@ -301,7 +316,12 @@ static int run(int argc, char *argv[])
 	int r, connection = -1;
 	bool forking;
 
+	r = process_setup(); /* first: before anything takes fds 0-2 */
 	log_setup();
+	if (r < 0) {
+		log_error_errno(r, "cannot set up the process: %m");
+		return 1;
+	}
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return r < 0 ? 2 : 0;

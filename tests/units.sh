@@ -47,7 +47,7 @@ done
 for option in $("$GREET" --help | grep -o -- '--[a-z-]*' | sort -u); do
 	grep -q -- "${option//-/\\\\-}" "$top_srcdir/man/greet.1" || fail "greet(1) does not document $option"
 done
-for signal in SIGHUP SIGTERM SIGINT; do
+for signal in SIGHUP SIGTERM SIGINT SIGUSR1 SIGUSR2 SIGALRM SIGPIPE; do
 	grep -q "$signal" "$top_srcdir/man/greetingd.8" || fail "greetingd(8) does not document $signal"
 done
 pass "every key, option and signal is in the manuals"
