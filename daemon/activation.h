@@ -2,6 +2,8 @@
  * before use; and inetd-style connections. */
 #pragma once
 
+#include <stdbool.h>
+
 struct server;
 struct config;
 
@@ -10,6 +12,10 @@ struct config;
  * not adopted but returned in *ret_connection; -1 if none. Returns the
  * number of sockets adopted, or a logged -errno. */
 int activation_collect(struct server *s, int *ret_connection);
+
+/* Whether standard input is a connected stream or seqpacket socket, as an
+ * inetd (or systemd-socket-activate --inetd) passes it. */
+bool activation_stdin_is_connection(void);
 
 /* inetd style: the connection on standard input, moved off fds 0 and 1 so
  * that closing it closes the connection. Returns it, or a logged -errno. */

@@ -325,6 +325,9 @@ static int run(int argc, char *argv[])
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return r < 0 ? 2 : 0;
+	/* Started by an inetd: no sockets from systemd, a connection on stdin. */
+	if (!arg_inetd && !arg_test_config && !getenv("LISTEN_FDS") && activation_stdin_is_connection())
+		arg_inetd = true;
 	d.config = load_config();
 	if (!d.config)
 		return 1;
