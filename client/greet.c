@@ -1,12 +1,14 @@
 /* greet: the seed's client. Connects, prints what it reads until the server
  * closes; over datagrams, sends one and prints the reply. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "address.h"
 #include "macro.h"
@@ -17,6 +19,8 @@ static int arg_type = SOCK_STREAM;
 static const char *arg_unix;
 static uint64_t arg_timeout_usec = 10 * USEC_PER_SEC;
 static const char *arg_source;
+/* -w bounds the whole exchange, connecting and reading: this is when it ends. */
+static uint64_t deadline_usec;
 
 static void help(void)
 {
@@ -28,7 +32,8 @@ static void help(void)
 	       "  -s, --seqpacket    seqpacket (with --unix)\n"
 	       "      --unix PATH    a UNIX socket: a path, or @name (abstract)\n"
 	       "      --source ADDR  send from this local address\n"
-	       "  -w, --timeout T    give up after T without progress (default 10s; 500ms, 2min)\n"
+	       "  -w, --timeout T    give up when the whole exchange takes longer than T\n"
+	       "                     (default 10s; 500ms, 2min)\n"
 	       "  -h, --help         show this help\n\n"
 	       "HOST and PORT take greetingd.conf's forms: a name, an address, an integer,\n"
 	       "a port number or a service name. See greet(1).\n");
@@ -47,16 +52,75 @@ static int fail(const char *format, ...)
 	return 1;
 }
 
-/* Waits for events on fd; 0 on timeout. */
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Waits for events on fd until the deadline; 0 when it has passed. */
 static int wait_for(int fd, short events)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int r;
 
-	do
-		r = poll(&p, 1, (int)(arg_timeout_usec / USEC_PER_MSEC));
-	while (r < 0 && errno == EINTR);
+	do {
+		uint64_t now = now_usec();
+		if (now >= deadline_usec)
+			return 0;
+		/* Rounded up, so that poll() never returns just before the deadline. */
+		r = poll(&p, 1, (int)((deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+	} while (r < 0 ? errno == EINTR : r == 0);
 	return r;
+}
+
+/* Writes all of buf to stdout, as it arrives: with write(2), so that
+ * nothing waits in a buffer and every error is seen. -errno on failure. */
+static int write_stdout(const char *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(STDOUT_FILENO, buf, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			if (wait_for(STDOUT_FILENO, POLLOUT) == 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (k < 0)
+			return negative_errno();
+		buf += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* The socket must never become fd 0, 1 or 2: a missing stdout would make
+ * greet write the greeting back into its socket. 0 and 2 are opened on
+ * /dev/null if closed; a closed stdout is an error (-EBADF). */
+static int std_fds_check(void)
+{
+	bool out_closed = fcntl(STDOUT_FILENO, F_GETFD) < 0 && errno == EBADF;
+
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd += 2) {
+		int null;
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		null = open("/dev/null", O_RDWR | O_NOCTTY);
+		if (null < 0)
+			return negative_errno();
+		if (null != fd) {
+			/* With stdout closed too, /dev/null may land on 1: keep 1 closed. */
+			if (dup2(null, fd) < 0) {
+				safe_close(null);
+				return negative_errno();
+			}
+			safe_close(null);
+		}
+	}
+	return out_closed ? -EBADF : 0;
 }
 
 /* Connects within the timeout; -errno, or -ETIMEDOUT. */
@@ -112,12 +176,14 @@ static int print_reply(int fd, const char *where)
 			continue;
 		if (n < 0)
 			return fail("cannot read from %s: %s", where, strerror(errno));
-		if (n > 0 && fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-			return fail("cannot write the greeting: %s", strerror(errno));
+		if (n > 0) {
+			int r = write_stdout(buf, (size_t)n);
+			if (r < 0)
+				return fail("cannot write the greeting: %s", r == -ETIMEDOUT ? "timed out" : strerror(-r));
+		}
 		if (n == 0 || arg_type == SOCK_DGRAM)
-			break;
+			return 0;
 	}
-	return fflush(stdout) == 0 ? 0 : fail("cannot write the greeting: %s", strerror(errno));
 }
 
 static int run(int argc, char *argv[])
@@ -135,8 +201,14 @@ static int run(int argc, char *argv[])
 	char err[256], where[ADDRESS_STRING_MAX];
 	size_t n = 0;
 	uint16_t port;
-	int c, r = -ENOENT;
+	int c, r;
 
+	r = std_fds_check();
+	if (r == -EBADF)
+		return fail("standard output is closed: nowhere to print the greeting");
+	if (r < 0)
+		return fail("cannot open /dev/null: %s", strerror(-r));
+	r = -ENOENT;
 	while ((c = getopt_long(argc, argv, "46usw:h", options, NULL)) >= 0)
 		switch (c) {
 		case '4': arg_family = AF_INET; break;
@@ -175,6 +247,7 @@ static int run(int argc, char *argv[])
 			return fail("%s", err);
 	}
 	/* Like any client: try each address in turn, report the last failure. */
+	deadline_usec = now_usec() + arg_timeout_usec;
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_close_ int fd = connect_to(&addresses[i]);
 		address_to_string(&addresses[i], where);

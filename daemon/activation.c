@@ -116,6 +116,24 @@ int activation_take_stdin(void)
 	return fd;
 }
 
+bool activation_stdin_is_connection(void)
+{
+	union sockaddr_union peer;
+	socklen_t len = sizeof(peer), type_len = sizeof(int);
+	int type;
+
+	/* A socket that is not listening: a tty, /dev/null, a pipe or a
+	 * listening socket is no connection. */
+	if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, 0, 0) <= 0)
+		return false;
+	/* A connection's type, and a peer: not a datagram socket, nor a stream
+	 * socket that was never connected. */
+	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &type_len) < 0 ||
+	    (type != SOCK_STREAM && type != SOCK_SEQPACKET))
+		return false;
+	return getpeername(STDIN_FILENO, &peer.sa, &len) == 0;
+}
+
 static bool same_host(const struct address *a, const struct address *b)
 {
 	if (a->family == AF_INET)

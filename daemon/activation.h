@@ -15,6 +15,10 @@ struct config;
  * number of sockets adopted, or a logged -errno. */
 int activation_collect(struct server *s, int *ret_connection);
 
+/* Whether standard input is a connected stream or seqpacket socket, as an
+ * inetd (or systemd-socket-activate --inetd) passes it. */
+bool activation_stdin_is_connection(void);
+
 /* inetd style: the connection on standard input, moved off fds 0 and 1 so
  * that closing it closes the connection. Returns it, or a logged -errno. */
 int activation_take_stdin(void);

@@ -330,6 +330,30 @@ bool address_is_wildcard(const struct address *a)
 	       (a->family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->sa.in6.sin6_addr));
 }
 
+/* A peer chooses its unix path, and an abstract name may hold any byte: a
+ * newline or "<2>" in a log line would forge lines and priorities. So
+ * everything but printable ASCII, and the backslash itself, becomes \xHH.
+ * out holds 4 * n + 1 bytes. */
+static void escape_bytes(const char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			*out++ = (char)c;
+			continue;
+		}
+		*out++ = '\\';
+		*out++ = 'x';
+		*out++ = hex[c >> 4];
+		*out++ = hex[c & 0xf];
+	}
+	*out = '\0';
+}
+
+_Static_assert(ADDRESS_STRING_MAX >= 4 * sizeof(((struct sockaddr_un *)0)->sun_path) + 2, "an escaped sun_path fits");
+
 const char *address_to_string(const struct address *a, char buf[static ADDRESS_STRING_MAX])
 {
 	char host[INET6_ADDRSTRLEN], scope[IF_NAMESIZE + 1] = "";
@@ -351,12 +375,14 @@ const char *address_to_string(const struct address *a, char buf[static ADDRESS_S
 		break;
 	case AF_UNIX:
 		pathlen = a->len > offsetof(struct sockaddr_un, sun_path) ? a->len - offsetof(struct sockaddr_un, sun_path) : 0;
+		pathlen = MIN(pathlen, sizeof(a->sa.un.sun_path)); /* a->len may count the union's slack */
 		if (pathlen == 0)
 			snprintf(buf, ADDRESS_STRING_MAX, "(unnamed)");
-		else if (a->sa.un.sun_path[0] == '\0')
-			snprintf(buf, ADDRESS_STRING_MAX, "@%.*s", (int)pathlen - 1, a->sa.un.sun_path + 1);
-		else
-			snprintf(buf, ADDRESS_STRING_MAX, "%.*s", (int)strnlen(a->sa.un.sun_path, pathlen), a->sa.un.sun_path);
+		else if (a->sa.un.sun_path[0] == '\0') {
+			buf[0] = '@';
+			escape_bytes(a->sa.un.sun_path + 1, pathlen - 1, buf + 1);
+		} else
+			escape_bytes(a->sa.un.sun_path, strnlen(a->sa.un.sun_path, pathlen), buf);
 		break;
 	default:
 		snprintf(buf, ADDRESS_STRING_MAX, "(family %d)", a->family);

@@ -10,8 +10,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* Fits "[v6%scope]:port" and "@" plus a full sun_path. */
-#define ADDRESS_STRING_MAX 128
+/* Fits "[v6%scope]:port", and "@" plus a whole sun_path with every byte
+ * escaped as \xHH (4 * 108 + 2). */
+#define ADDRESS_STRING_MAX 448
 
 union sockaddr_union {
 	struct sockaddr sa;
@@ -58,5 +59,6 @@ uint16_t address_port(const struct address *a);
 void address_set_port(struct address *a, uint16_t port);
 bool address_is_wildcard(const struct address *a);
 
-/* 127.0.0.1:12345, [::1]:12345, [fe80::1%eth0]:7, /run/x.sock, @name */
+/* 127.0.0.1:12345, [::1]:12345, [fe80::1%eth0]:7, /run/x.sock, @name; in a
+ * unix path, bytes that are not printable ASCII, and backslashes, are \xHH. */
 const char *address_to_string(const struct address *a, char buf[static ADDRESS_STRING_MAX]);

@@ -55,21 +55,45 @@ int log_level_from_string(const char *s)
 	return -1;
 }
 
+/* Copies text to out as one line: a control byte (a newline would split the
+ * line, and "<N>" after it forge a priority) becomes \xHH. No message of
+ * ours has one; whatever a peer controls must never make one. Returns the
+ * bytes written, at most max. */
+static size_t copy_escaped(char *out, size_t max, const char *text)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *text; text++) {
+		unsigned char c = (unsigned char)*text;
+		if (c >= 0x20 && c != 0x7f) {
+			if (n == max)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (max - n < 4)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	return n;
+}
+
 static int log_write(int level, int error, const char *format, va_list ap)
 {
-	char line[2048];
+	char message[2048], line[4 * sizeof(message) + 64];
 	int n = 0;
 
+	errno = error < 0 ? -error : error; /* for %m */
+	if (vsnprintf(message, sizeof(message), format, ap) < 0)
+		message[0] = '\0';
 	if (journal_prefix)
 		n = snprintf(line, sizeof(line), "<%d>", level);
 	n += snprintf(line + n, sizeof(line) - n, "%s", line_prefix);
-	errno = error < 0 ? -error : error; /* for %m */
-	int m = vsnprintf(line + n, sizeof(line) - n - 1, format, ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2; /* truncated */
+	n += (int)copy_escaped(line + n, sizeof(line) - n - 1, message);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 	return error < 0 ? error : -error;
@@ -89,9 +113,16 @@ int log_full_errno(int level, int error, const char *format, ...)
 }
 
 /* At most BURST per-client lines in each INTERVAL; the rest are counted and
- * reported once when the next interval opens. */
+ * reported once when the interval ends: by a timer on the event loop if
+ * there is one, else by the next line. */
 #define CLIENT_LOG_INTERVAL_USEC (5 * USEC_PER_SEC)
 #define CLIENT_LOG_BURST 10
+
+static struct {
+	unsigned long long window_begin;
+	unsigned shown, suppressed;
+	sd_event_source *timer; /* owned by the event loop: floating */
+} client_log;
 
 static unsigned long long now_usec(void)
 {
@@ -100,10 +131,59 @@ static unsigned long long now_usec(void)
 	return (unsigned long long)ts.tv_sec * USEC_PER_SEC + (unsigned long long)ts.tv_nsec / 1000;
 }
 
+/* Closes the window: the summary, if anything was suppressed in it. */
+static void client_log_window_end(void)
+{
+	if (client_log.suppressed > 0)
+		log_full_errno(LOG_WARNING, 0, "%u client messages suppressed", client_log.suppressed);
+	client_log.window_begin = 0;
+	client_log.shown = client_log.suppressed = 0;
+}
+
+static int on_client_log_window_end(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	client_log_window_end();
+	return 0;
+}
+
+/* The loop is being freed, and the timer with it (userdata: the timer). */
+static void on_client_log_timer_destroy(void *userdata)
+{
+	if (client_log.timer == userdata)
+		client_log.timer = NULL;
+}
+
+void log_set_event(sd_event *event)
+{
+	sd_event_source *s = NULL;
+
+	if (client_log.timer) {
+		(void)sd_event_source_set_enabled(client_log.timer, SD_EVENT_OFF);
+		client_log.timer = NULL;
+	}
+	if (!event || sd_event_add_time(event, &s, CLOCK_MONOTONIC, 0, 0, on_client_log_window_end, NULL) < 0)
+		return; /* without it, the next line reports what was suppressed */
+	/* The loop owns the timer and frees it with itself, which the destroy
+	 * callback notices: nothing here can outlive the loop. */
+	(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	(void)sd_event_source_set_userdata(s, s);
+	(void)sd_event_source_set_destroy_callback(s, on_client_log_timer_destroy);
+	(void)sd_event_source_set_floating(s, true);
+	sd_event_source_unref(s);
+	client_log.timer = s;
+}
+
+/* The first line suppressed in a window: the summary is due at its end. */
+static void client_log_arm_timer(void)
+{
+	if (!client_log.timer)
+		return;
+	(void)sd_event_source_set_time(client_log.timer, client_log.window_begin + CLIENT_LOG_INTERVAL_USEC);
+	(void)sd_event_source_set_enabled(client_log.timer, SD_EVENT_ONESHOT);
+}
+
 int log_client_errno(int level, int error, const char *format, ...)
 {
-	static unsigned long long window_begin;
-	static unsigned shown, suppressed;
 	unsigned long long now;
 	va_list ap;
 	int r;
@@ -111,17 +191,16 @@ int log_client_errno(int level, int error, const char *format, ...)
 	if (level > max_level)
 		return error < 0 ? error : -error;
 	now = now_usec();
-	if (window_begin == 0 || now - window_begin >= CLIENT_LOG_INTERVAL_USEC) {
-		if (suppressed > 0)
-			log_full_errno(LOG_WARNING, 0, "%u client messages suppressed", suppressed);
-		window_begin = now;
-		shown = suppressed = 0;
-	}
-	if (shown >= CLIENT_LOG_BURST) {
-		suppressed++;
+	if (client_log.window_begin != 0 && now - client_log.window_begin >= CLIENT_LOG_INTERVAL_USEC)
+		client_log_window_end();
+	if (client_log.window_begin == 0)
+		client_log.window_begin = now;
+	if (client_log.shown >= CLIENT_LOG_BURST) {
+		if (client_log.suppressed++ == 0)
+			client_log_arm_timer();
 		return error < 0 ? error : -error;
 	}
-	shown++;
+	client_log.shown++;
 	va_start(ap, format);
 	r = log_write(level, error, format, ap);
 	va_end(ap);

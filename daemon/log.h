@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <syslog.h>
+#include <systemd/sd-event.h>
 
 #include "macro.h"
 
@@ -17,6 +18,10 @@ void log_set_worker(unsigned n);
 int log_full_errno(int level, int error, const char *format, ...) _printf_(3, 4);
 
 /* Per-client lines go through a rate limit so that a flood does not flood the log. */
+/* With an event loop, the count of suppressed lines is logged when their
+ * window ends, not only when the next line comes. NULL: no loop (any
+ * more). The timer it arms belongs to the loop and goes with it. */
+void log_set_event(sd_event *event);
 int log_client_errno(int level, int error, const char *format, ...) _printf_(3, 4);
 
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "process.h"
 #include "reload.h"
 #include "server.h"
 #include "workers.h"
@@ -46,7 +47,8 @@ static void help(void)
 	       "      --log-level LEVEL  emerg, alert, crit, err, warning, notice, info or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  -V, --version          show the version\n\n"
-	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop.\n"
+	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop,\n"
+	       "SIGUSR1 logs the counters.\n"
 	       "See greetingd(8) and greetingd.conf(5).\n",
 	       program_invocation_short_name, arg_config);
 }
@@ -180,6 +182,18 @@ static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, 
 		workers_stop(d->workers);
 	d->reload = reload_free(d->reload);
 	server_stop(d->server, STOP_DEADLINE_USEC);
+	return 0;
+}
+
+/* SIGUSR1: the counters, in the log. The first process's are every worker's. */
+static int on_log_counters(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+	struct server_stats st = server_stats(d->server);
+
+	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu", strsignal((int)si->ssi_signo),
+		 (unsigned long long)st.accepted, (unsigned long long)st.greeted, (unsigned long long)st.failed,
+		 (unsigned long long)st.bad_source);
 	return 0;
 }
 
@@ -331,10 +345,13 @@ static int setup_event_loop(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return negative_errno();
 	/* Not sd_event_default(): libsystemd calls gettid() on each turn of that loop. */
 	r = sd_event_new(&d->event);
+	if (r >= 0)
+		log_set_event(d->event);
 	if (r >= 0)
 		r = server_new(d->event, d->config->max_clients, &d->server);
 	if (r >= 0)
@@ -343,6 +360,8 @@ static int setup_event_loop(struct daemon *d)
 		r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
 	if (r >= 0)
 		r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d);
+	if (r >= 0)
+		r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_log_counters, d);
 	if (r >= 0)
 		r = sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 when WatchdogSec= is set */
 	if (r >= 0 && d->workers) {
@@ -377,7 +396,8 @@ static enum mode choose_mode(void)
 {
 	if (arg_test_config)
 		return MODE_TEST_CONFIG;
-	if (arg_inetd)
+	/* Started by an inetd: no sockets from systemd, a connection on stdin. */
+	if (arg_inetd || (!getenv("LISTEN_FDS") && activation_stdin_is_connection()))
 		return MODE_INETD;
 	return MODE_SERVE;
 }
@@ -413,7 +433,12 @@ static int run(int argc, char *argv[])
 	enum mode mode;
 	int r, connection;
 
+	r = process_setup(); /* first: before anything takes fds 0-2 */
 	log_setup();
+	if (r < 0) {
+		log_error_errno(r, "cannot set up the process: %m");
+		return 1;
+	}
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return r < 0 ? 2 : 0;

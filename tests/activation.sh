@@ -164,3 +164,28 @@ expect_greeting "$T/want" 127.0.0.1 "$((p_accept + 1))"
 "$TESTTOOL" wait-file "$T/inetd.log" "died with code 0" 10 >/dev/null || fail "inetd instance did not exit 0: $(cat "$T/inetd.log")"
 pass "--inetd greets the connection on standard input and exits 0"
 kill "$DAEMON_PID"
+
+# Started by an inetd without --inetd: a connection on standard input and
+# no LISTEN_FDS is greeted as --inetd does, with its listener's greeting.
+p_inetd=$((p_accept + 2))
+printf '[seed]\nhost = 127.0.0.1\nport = %s\ngreeting = started by an inetd\\n\n' "$p_inetd" >"$T/i.conf"
+printf 'started by an inetd\n' >"$T/want-i"
+activate "$T/inetd-auto.log" --accept --inetd -l "127.0.0.1:$p_inetd" "$GREETINGD" -c "$T/i.conf"
+expect_greeting "$T/want-i" 127.0.0.1 "$p_inetd"
+"$TESTTOOL" wait-file "$T/inetd-auto.log" "died with code 0" 10 >/dev/null ||
+	fail "the inetd-started instance did not exit 0: $(cat "$T/inetd-auto.log")"
+pass "a connection on standard input, without --inetd, is greeted and greetingd exits 0"
+kill "$DAEMON_PID"
+
+# A listening socket on standard input (--inetd without --accept) is no
+# connection: greetingd binds its own sockets as usual.
+printf '[local]\npath = %s\ngreeting = self-bound\\n\n' "$T/l.sock" >"$T/l.conf"
+printf 'self-bound\n' >"$T/want-l"
+notify_collector
+DAEMON_LOG=$T/inetd-listening.log
+activate "$DAEMON_LOG" --inetd -l "127.0.0.1:$((p_inetd + 1))" "$GREETINGD" -c "$T/l.conf"
+"$GREET" -w 300ms 127.0.0.1 "$((p_inetd + 1))" >/dev/null 2>&1 || true # starts it; nobody accepts
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 >/dev/null || fail "not ready with a listening socket on stdin: $(cat "$DAEMON_LOG")"
+expect_greeting "$T/want-l" --unix "$T/l.sock"
+stop_daemon
+pass "a listening socket on standard input is not taken for a connection"

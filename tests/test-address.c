@@ -192,6 +192,32 @@ static void test_vocabulary(void **state)
 	assert_int_equal(port_from_string("99999999999999999999999", SOCK_STREAM, 0, &port), -ERANGE);
 }
 
+/* A unix peer picks its own name: every byte that could forge a log line is escaped. */
+static void test_unix_names_escaped(void **state)
+{
+	static const char abstract[] = "\0\n<2>forged\0back\\slash\x7f\xff";
+	struct address a = { .family = AF_UNIX, .len = offsetof(struct sockaddr_un, sun_path) + sizeof(abstract) - 1 };
+	char buf[ADDRESS_STRING_MAX], want[ADDRESS_STRING_MAX];
+	size_t n = sizeof(a.sa.un.sun_path);
+
+	a.sa.un.sun_family = AF_UNIX;
+	memcpy(a.sa.un.sun_path, abstract, sizeof(abstract) - 1);
+	assert_string_equal(address_to_string(&a, buf), "@\\x0a<2>forged\\x00back\\x5cslash\\x7f\\xff");
+
+	memcpy(a.sa.un.sun_path, "/run/a\tb\n.sock", 15);
+	a.len = offsetof(struct sockaddr_un, sun_path) + 15;
+	assert_string_equal(address_to_string(&a, buf), "/run/a\\x09b\\x0a.sock");
+
+	/* The longest name, every byte escaped, still fits whole. */
+	memset(a.sa.un.sun_path, 0xff, n);
+	a.sa.un.sun_path[0] = '\0';
+	a.len = sizeof(struct sockaddr_un);
+	want[0] = '@';
+	for (size_t i = 1; i < n; i++)
+		memcpy(want + 1 + 4 * (i - 1), "\\xff", 5);
+	assert_string_equal(address_to_string(&a, buf), want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_addresses),
 		cmocka_unit_test(test_literals_skip_dns),
 		cmocka_unit_test(test_vocabulary),
+		cmocka_unit_test(test_unix_names_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,14 @@
  *                                   within 5 s), none (SRC:SPORT must get none: a
  *                                   probe from another socket is answered first)
  *   cpu-ticks PID MS                the CPU ticks (user + system) PID uses in MS
- *                                   milliseconds: a measurement window, not a wait */
+ *                                   milliseconds: a measurement window, not a wait
+ *   send-from FROM PATH             one datagram from a unix socket bound to FROM (a
+ *                                   path or @name, any bytes), connected elsewhere so
+ *                                   that the server's reply fails (EPERM)
+ *   trickle PATH COUNT              a unix stream server: to each client in turn, a
+ *                                   byte every 0.3 s (COUNT of them, then EOF; 0:
+ *                                   forever); prints "listening", then for each
+ *                                   client "client done: received N bytes" */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -673,6 +680,90 @@ static int cmd_udp_from(int argc, char *argv[])
 	return 0;
 }
 
+static int cmd_send_from(int argc, char *argv[])
+{
+	struct address from, to;
+	struct sockaddr_un other;
+	socklen_t len = sizeof(other);
+	char err[256];
+	int fd, peer;
+
+	if (address_from_unix_path(argv[2], SOCK_DGRAM, &from, err, sizeof(err)) < 0 ||
+	    address_from_unix_path(argv[3], SOCK_DGRAM, &to, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || peer < 0 || bind(fd, &from.sa.sa, from.len) < 0)
+		die("cannot bind %s: %s", argv[2], strerror(errno));
+	/* A unix datagram socket connected to another peer refuses the server's reply. */
+	if (bind(peer, (struct sockaddr *)&(sa_family_t){ AF_UNIX }, sizeof(sa_family_t)) < 0 ||
+	    getsockname(peer, (struct sockaddr *)&other, &len) < 0 || connect(fd, (struct sockaddr *)&other, len) < 0)
+		die("cannot connect to a second socket: %s", strerror(errno));
+	if (sendto(fd, "x", 1, 0, &to.sa.sa, to.len) != 1)
+		die("cannot send to %s: %s", argv[3], strerror(errno));
+	close(fd);
+	close(peer);
+	return 0;
+}
+
+/* One trickle client: 'x' every 300 ms, then EOF; counts what it sends us. */
+static unsigned long trickle_client(int fd, unsigned count)
+{
+	unsigned long received = 0;
+	unsigned sent = 0;
+	uint64_t next = now_ms() + 300;
+	char buf[4096];
+
+	for (;;) {
+		int64_t left = (int64_t)next - (int64_t)now_ms();
+		bool all_sent = count > 0 && sent == count;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, all_sent ? -1 : left > 0 ? (int)left : 0);
+
+		if (r < 0 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		if (r > 0) {
+			ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+				return received;
+			if (n > 0)
+				received += (unsigned long)n;
+			continue;
+		}
+		if (r < 0 || all_sent || now_ms() < next)
+			continue;
+		if (send(fd, "x", 1, MSG_NOSIGNAL) != 1)
+			return received;
+		next += 300;
+		if (++sent == count)
+			(void)shutdown(fd, SHUT_WR);
+	}
+}
+
+static int cmd_trickle(int argc, char *argv[])
+{
+	struct address a;
+	char err[256];
+	unsigned count = number(argv[3]);
+	int fd;
+
+	if (address_from_unix_path(argv[2], SOCK_STREAM, &a, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &a.sa.sa, a.len) < 0 || listen(fd, 16) < 0)
+		die("cannot listen on %s: %s", argv[2], strerror(errno));
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			die("accept: %s", strerror(errno));
+		printf("client done: received %lu bytes\n", trickle_client(c, count));
+		fflush(stdout);
+		close(c);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -688,6 +779,7 @@ int main(int argc, char *argv[])
 		{ "udp-sink", 2, cmd_udp_sink },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
+		{ "send-from", 2, cmd_send_from },     { "trickle", 2, cmd_trickle },
 	};
 
 	signal(SIGPIPE, SIG_IGN);

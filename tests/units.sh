@@ -28,6 +28,13 @@ for u in greetingd.service greetingd-inetd@.service; do
 	pass "$u: exposure $score"
 done
 
+# TasksMax= holds the most workers, plus the reload's reader and one spare.
+tasks=$(sed -n 's/^TasksMax=\([0-9]*\)$/\1/p' "$T/units/greetingd.service")
+workers=$(sed -n 's/^#define CONFIG_WORKERS_MAX \([0-9]*\)$/\1/p' "$top_srcdir/daemon/config.h")
+[ -n "$tasks" ] && [ -n "$workers" ] || fail "cannot read TasksMax= ('$tasks') or CONFIG_WORKERS_MAX ('$workers')"
+[ "$tasks" -ge $((workers + 2)) ] || fail "TasksMax=$tasks cannot run workers = $workers and a reload's reader"
+pass "TasksMax=$tasks holds $workers workers"
+
 # The socket unit matches the shipped configuration, by name and address.
 grep -qx 'FileDescriptorName=seed' "$T/units/greetingd.socket" || fail "greetingd.socket is not named seed"
 grep -qx 'ListenStream=127.0.0.1:12345' "$T/units/greetingd.socket" || fail "greetingd.socket has another address"
@@ -47,7 +54,7 @@ done
 for option in $("$GREET" --help | grep -o -- '--[a-z-]*' | sort -u); do
 	grep -q -- "${option//-/\\\\-}" "$top_srcdir/man/greet.1" || fail "greet(1) does not document $option"
 done
-for signal in SIGHUP SIGTERM SIGINT; do
+for signal in SIGHUP SIGTERM SIGINT SIGUSR1 SIGUSR2 SIGALRM SIGPIPE; do
 	grep -q "$signal" "$top_srcdir/man/greetingd.8" || fail "greetingd(8) does not document $signal"
 done
 pass "every key, option and signal is in the manuals"
