@@ -58,7 +58,7 @@ pass "greetingd: no errors, all heap blocks freed"
 rc=0
 "${VG[@]}" "$GREET" -w 5s 127.0.0.1 "$(port_of tcp)" >/dev/null 2>"$T/greet.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "greet under valgrind: exit $rc: $(cat "$T/greet.err")"
-for t in test-config test-address test-greeting test-config-serial; do
+for t in test-config test-address test-greeting test-config-serial test-server; do
 	"${VG[@]}" "$top_builddir/tests/$t" >"$T/$t.out" 2>&1 || fail "$t under valgrind: $(tail -30 "$T/$t.out")"
 done
 pass "greet and the unit tests: no errors, no leaks"

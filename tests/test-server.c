@@ -1,0 +1,162 @@
+/* server.c: applying a configuration is all or nothing, whatever
+ * allocation fails. Every allocation of a reload is made to fail in turn;
+ * after each failure the running configuration must serve exactly as
+ * before: its sockets open, with their greetings, and no new one bound. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "server.h"
+
+/* Allocations from our own objects: the one numbered fail_at fails. */
+static long allocations, fail_at = -1;
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+char *__real_strdup(const char *s);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+char *__wrap_strdup(const char *s);
+
+static bool allocation_fails(void)
+{
+	return allocations++ == fail_at;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return allocation_fails() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return allocation_fails() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	return allocation_fails() ? NULL : __real_realloc(p, size);
+}
+
+char *__wrap_strdup(const char *s)
+{
+	return allocation_fails() ? NULL : __real_strdup(s);
+}
+
+static uint16_t base_port;
+
+static struct config *load(const char *text)
+{
+	struct config *c = NULL;
+
+	assert_int_equal(config_load_string("test.conf", text, strlen(text), &c), 0);
+	return c;
+}
+
+/* What a client of port gets: the greeting, or "" if nothing listens. */
+static void greeting_of(sd_event *e, uint16_t port, char *buf, size_t size)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t got = 0;
+
+	assert_true(fd >= 0);
+	buf[0] = '\0';
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		assert_int_equal(errno, ECONNREFUSED);
+		close(fd);
+		return;
+	}
+	/* Turn the loop until the server has greeted and closed. */
+	for (unsigned i = 0; i < 100; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		assert_true(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+		if (poll(&p, 1, 0) <= 0)
+			continue;
+		n = recv(fd, buf + got, size - 1 - got, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+}
+
+static void assert_greets(sd_event *e, uint16_t port, const char *want)
+{
+	char buf[256];
+
+	greeting_of(e, port, buf, sizeof(buf));
+	if (!streq(buf, want))
+		fail_msg("port %u: got \"%s\", expected \"%s\" (allocation %ld failed)", port, buf, want, fail_at);
+}
+
+static void test_apply_is_all_or_nothing(void **state)
+{
+	char old_text[512], new_text[512];
+	uint16_t pa = base_port, pz = base_port + 1, pb = base_port + 2;
+	long k;
+
+	/* The old file: [a] and [z]. The new one renames [a], drops [z], adds [b]. */
+	snprintf(old_text, sizeof(old_text),
+		 "[a]\nhost = 127.0.0.1\nport = %u\ngreeting = old a\n[z]\nhost = 127.0.0.1\nport = %u\ngreeting = old z\n", pa, pz);
+	snprintf(new_text, sizeof(new_text),
+		 "[a2]\nhost = 127.0.0.1\nport = %u\ngreeting = new a\n[b]\nhost = 127.0.0.1\nport = %u\ngreeting = new b\n", pa, pb);
+	for (k = 0;; k++) {
+		_cleanup_(config_freep) struct config *old = load(old_text), *new = load(new_text);
+		sd_event *e = NULL;
+		struct server *s = NULL;
+		int r;
+
+		assert_int_equal(sd_event_new(&e), 0);
+		assert_int_equal(server_new(e, 100, &s), 0);
+		assert_int_equal(server_apply(s, old), 0);
+		allocations = 0;
+		fail_at = k;
+		r = server_apply(s, new);
+		fail_at = -1;
+		if (r == 0) {
+			/* Every allocation of a reload has failed once: the last run applied it. */
+			assert_true(allocations <= k);
+			assert_greets(e, pa, "new a");
+			assert_greets(e, pb, "new b");
+			assert_greets(e, pz, "");
+		} else {
+			assert_greets(e, pa, "old a");
+			assert_greets(e, pz, "old z");
+			assert_greets(e, pb, "");
+		}
+		server_free(s);
+		sd_event_unref(e);
+		if (r == 0)
+			break;
+	}
+	assert_true(k > 2); /* the reload allocates: the test did fail some */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_apply_is_all_or_nothing),
+	};
+
+	base_port = (uint16_t)(20000 + getpid() % 20000);
+	log_set_max_level(LOG_CRIT); /* the failures are expected */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
