@@ -10,6 +10,7 @@
 #include "address.h"
 #include "config.h"
 #include "greeting.h"
+#include "listener.h"
 #include "server.h"
 
 #define NAME_MAX_LEN 64
@@ -35,6 +36,7 @@ struct listener {
 	uint64_t timeout_usec;
 	int fd;
 	bool activated;             /* systemd's: never closed, its path never removed */
+	struct socket_file file;    /* the socket file it bound, removed at close if still ours */
 	const struct listener_config *claim; /* server_apply(): the section it will serve */
 	sd_event_source *io;
 	struct dgram_batch *batch;

@@ -115,7 +115,7 @@ static struct listener *listener_free(struct listener *l)
 	if (!l)
 		return NULL;
 	sd_event_source_disable_unref(l->io);
-	listener_close(l->fd, &l->address, !l->activated);
+	listener_close(l->fd, &l->address, l->activated ? NULL : &l->file);
 	greeting_unref(l->greeting);
 	dgram_batch_free(l->batch);
 	free(l->fdname);
@@ -124,20 +124,22 @@ static struct listener *listener_free(struct listener *l)
 	return NULL;
 }
 
-/* Takes fd, also on failure. */
+/* Takes fd, also on failure. file: the socket file fd created (NULL: none, or systemd's). */
 static struct listener *listener_new(struct server *s, const char *name, const char *fdname, const struct address *requested,
-				     const struct address *bound, int fd, bool activated)
+				     const struct address *bound, int fd, const struct socket_file *file, bool activated)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	bool connections = address_is_connection_oriented(bound);
 	int r;
 
 	if (!l) {
-		listener_close(fd, bound, !activated);
+		listener_close(fd, bound, file);
 		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
 	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
 				.name = strdup(name), .fdname = fdname ? strdup(fdname) : NULL };
+	if (file)
+		l->file = *file;
 	if (!connections)
 		l->batch = dgram_batch_new();
 	if (!l->name || (fdname && !l->fdname) || (!connections && !l->batch)) {
@@ -178,7 +180,7 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 	struct listener *l;
 
 	snprintf(label, sizeof(label), "fd%d", fd); /* for unnamed sockets */
-	l = listener_new(s, fdname ?: label, fdname, a, a, fd, true);
+	l = listener_new(s, fdname ?: label, fdname, a, a, fd, NULL, true);
 
 	if (!l)
 		return -ENOMEM;
@@ -213,13 +215,22 @@ static struct listener *find_unclaimed(struct server *s, const struct address *a
 
 /* A reload binds its new sockets before it closes the old ones, so a new
  * address that overlaps an old one of ours on the same port (127.0.0.1:P
- * becoming 0.0.0.0:P) finds the port taken. Says so, and what to do. */
+ * becoming 0.0.0.0:P), or a new type on the same socket path, finds it
+ * taken. Says so, and what to do. */
 static void explain_port_in_use(const struct server *s, const struct address *a)
 {
 	char buf[ADDRESS_STRING_MAX];
 
-	if (a->family == AF_UNIX)
+	if (a->family == AF_UNIX) {
+		for (const struct listener *l = s->listeners; l; l = l->next)
+			if (!l->activated && l->address.family == AF_UNIX && l->address.len == a->len &&
+			    memcmp(&l->address.sa, &a->sa, a->len) == 0) {
+				log_error("[%s] %s %s holds its path until the new sockets are bound: restart greetingd to make this change",
+					  l->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
+				return;
+			}
 		return;
+	}
 	for (const struct listener *l = s->listeners; l; l = l->next)
 		if (!l->activated && l->address.family == a->family && l->address.type == a->type &&
 		    address_port(&l->address) == address_port(a)) {
@@ -257,6 +268,7 @@ int server_apply(struct server *s, const struct config *c)
 			}
 		for (size_t j = 0; j < lc->n_addresses && !named; j++) {
 			struct address bound = lc->addresses[j];
+			struct socket_file file;
 			int fd;
 
 			if (s->inet_only && bound.family == AF_UNIX)
@@ -266,7 +278,7 @@ int server_apply(struct server *s, const struct config *c)
 				l->claim = lc;
 				continue;
 			}
-			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional);
+			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional, &file);
 			if (ipv6_optional && listener_ipv6_unavailable(&bound, -fd)) {
 				skipped++;
 				continue;
@@ -277,7 +289,7 @@ int server_apply(struct server *s, const struct config *c)
 				r = fd;
 				break;
 			}
-			l = listener_new(s, lc->name, NULL, &lc->addresses[j], &bound, fd, false);
+			l = listener_new(s, lc->name, NULL, &lc->addresses[j], &bound, fd, &file, false);
 			if (!l) {
 				r = -ENOMEM;
 				break;
