@@ -24,6 +24,9 @@ static const struct {
 	{ "stream", SOCK_STREAM },       { "sock_stream", SOCK_STREAM },
 	{ "dgram", SOCK_DGRAM },         { "sock_dgram", SOCK_DGRAM },
 	{ "seqpacket", SOCK_SEQPACKET }, { "sock_seqpacket", SOCK_SEQPACKET },
+}, protocols[] = {
+	/* The ones greetingd serves, known without /etc/protocols (netbase). */
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "udplite", IPPROTO_UDPLITE }, { "sctp", IPPROTO_SCTP },
 };
 
 int family_from_string(const char *s)
@@ -72,9 +75,20 @@ int protocol_from_string(const char *s)
 	r = parse_unsigned(s, false, 255, &v);
 	if (r != -EINVAL)
 		return r < 0 ? r : (int)v;
+	for (size_t i = 0; i < ELEMENTSOF(protocols); i++)
+		if (strcasecmp(s, protocols[i].name) == 0)
+			return protocols[i].value;
 	p = getprotobyname(s);
 	endprotoent();
 	return p ? p->p_proto : -EINVAL;
+}
+
+const char *protocol_to_string(int protocol)
+{
+	for (size_t i = 0; i < ELEMENTSOF(protocols); i++)
+		if (protocols[i].value == protocol)
+			return protocols[i].name;
+	return NULL;
 }
 
 int protocol_check(int family, int type, int protocol, char *err, size_t errlen)
