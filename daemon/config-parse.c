@@ -62,12 +62,62 @@ int config_error(struct parser *p, unsigned line, const char *key, const char *f
 	return -EINVAL;
 }
 
+/* Sections are found by a hash of their names, so that a file of many
+ * sections is not read in quadratic time. */
+static size_t name_hash(const char *name)
+{
+	size_t h = 14695981039346656037ULL & SIZE_MAX; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * (size_t)1099511628211ULL;
+	return h;
+}
+
+static size_t *section_slot(size_t *slots, size_t n_slots, const struct section *sections, const char *name)
+{
+	size_t i = name_hash(name) & (n_slots - 1);
+
+	/* Linear probing; never full, as the table is over twice the sections. */
+	while (slots[i] != 0 && !(sections[slots[i] - 1].name && streq(sections[slots[i] - 1].name, name)))
+		i = (i + 1) & (n_slots - 1);
+	return &slots[i];
+}
+
 struct section *section_find(struct parser *p, const char *name)
 {
-	for (size_t i = 0; i < p->n_sections; i++)
-		if (streq(p->sections[i].name, name))
-			return &p->sections[i];
-	return NULL;
+	size_t slot;
+
+	if (p->n_section_slots == 0)
+		return NULL;
+	slot = *section_slot(p->section_slots, p->n_section_slots, p->sections, name);
+	return slot ? &p->sections[slot - 1] : NULL;
+}
+
+/* Appends a section named name (taken) at line; NULL when out of memory. */
+static struct section *section_add(struct parser *p, char *name, unsigned line)
+{
+	if (p->n_sections == p->n_sections_allocated) {
+		size_t n = p->n_sections_allocated ? 2 * p->n_sections_allocated : 16;
+		struct section *s = reallocarray(p->sections, n, sizeof(*s));
+		if (!s)
+			return NULL;
+		p->sections = s;
+		p->n_sections_allocated = n;
+	}
+	if (2 * (p->n_sections + 1) >= p->n_section_slots) {
+		size_t n = p->n_section_slots ? 2 * p->n_section_slots : 64;
+		size_t *slots = calloc(n, sizeof(*slots));
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < p->n_sections; i++)
+			*section_slot(slots, n, p->sections, p->sections[i].name) = i + 1;
+		free(p->section_slots);
+		p->section_slots = slots;
+		p->n_section_slots = n;
+	}
+	p->sections[p->n_sections] = (struct section){ .name = name, .line = line };
+	*section_slot(p->section_slots, p->n_section_slots, p->sections, name) = p->n_sections + 1;
+	return &p->sections[p->n_sections++];
 }
 
 static bool section_name_valid(const char *s, size_t len)
@@ -117,14 +167,12 @@ static void parse_header(struct parser *p, const char *line, size_t len)
 		config_error(p, p->line, NULL, "section [%s] is already defined at line %u", name, s->line);
 		return;
 	}
-	s = realloc(p->sections, (p->n_sections + 1) * sizeof(*s));
-	if (!s) {
+	p->current = section_add(p, name, p->line);
+	if (!p->current) {
 		p->oom = true;
 		return;
 	}
-	p->sections = s;
-	p->current = &s[p->n_sections++];
-	*p->current = (struct section){ .name = TAKE_PTR(name), .line = p->line };
+	name = NULL; /* the section's now */
 	p->skip_keys = false;
 }
 
@@ -246,4 +294,5 @@ void parser_done(struct parser *p)
 			free(p->sections[i].value[k]);
 	}
 	free(p->sections);
+	free(p->section_slots);
 }
