@@ -176,6 +176,33 @@ static void parse_header(struct parser *p, const char *line, size_t len)
 	p->skip_keys = false;
 }
 
+#define KEY_NAME_MAX 64
+
+/* The key of a "key = value" line, for an error about the whole line; NULL
+ * when the line has none (a header, a comment, no '=', or not a key name). */
+static const char *line_key(const char *line, size_t len, char buf[static KEY_NAME_MAX + 1])
+{
+	size_t start = 0, end;
+
+	while (start < len && (line[start] == ' ' || line[start] == '\t'))
+		start++;
+	end = start;
+	while (end < len && line[end] != '=' && line[end] != ':')
+		end++;
+	if (end == len)
+		return NULL;
+	while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+		end--;
+	if (end == start || end - start > KEY_NAME_MAX)
+		return NULL;
+	for (size_t i = start; i < end; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", line[i]) || line[i] == '\0')
+			return NULL;
+	memcpy(buf, line + start, end - start);
+	buf[end - start] = '\0';
+	return buf;
+}
+
 /* ini_reader: the next line of p->text, vetted (see the top of this file). */
 static char *config_reader(char *buf, int num, void *stream)
 {
@@ -202,7 +229,9 @@ static char *config_reader(char *buf, int num, void *stream)
 		return buf;
 	}
 	if (len > max) {
-		config_error(p, p->line, NULL, "line is %zu bytes long; inih reads lines of at most %zu bytes", len, max);
+		char key[KEY_NAME_MAX + 1];
+		config_error(p, p->line, line_key(line, len, key), "line is %zu bytes long; inih reads lines of at most %zu bytes",
+			     len, max);
 		return buf;
 	}
 	while (len > 0 && (*line == ' ' || *line == '\t'))

@@ -393,7 +393,14 @@ static void test_long_lines(void **state)
 	int n = snprintf(text, sizeof(text), "[a]\nport = 7\ngreeting = %0*d\n[b]\nport = 8\n", 190, 0);
 
 	assert_true(n > 0);
-	EXPECT_ERROR(text, "t.conf:3: line is 201 bytes long; inih reads lines of at most 197 bytes");
+	EXPECT_ERROR(text, "t.conf:3: greeting: line is 201 bytes long; inih reads lines of at most 197 bytes");
+	/* The key, when the line has one: indented, with ':', or none at all. */
+	snprintf(text, sizeof(text), "[a]\nport = 7\n\tgreeting-file: /%0*d\n", 250, 0);
+	EXPECT_ERROR(text, "t.conf:3: greeting-file: line is 267 bytes long; inih reads lines of at most 197 bytes");
+	snprintf(text, sizeof(text), "[a]\nport = 7\n; %0*d\n", 250, 0);
+	EXPECT_ERROR(text, "t.conf:3: line is 252 bytes long; inih reads lines of at most 197 bytes");
+	snprintf(text, sizeof(text), "[a]\nport = 7\nno key here %0*d = 1\n", 250, 0);
+	EXPECT_ERROR(text, "t.conf:3: line is 266 bytes long; inih reads lines of at most 197 bytes");
 	snprintf(text, sizeof(text), "[a]\nport = 7\ngreeting = %0*d\n", 186, 0);
 	_cleanup_(config_freep) struct config *c = load_ok(text); /* 197 bytes: fits */
 	assert_int_equal(c->listeners[0].greeting->size, 186);
