@@ -158,6 +158,11 @@ static int load_socket_kind(struct parser *p, const struct section *s, struct li
 		else
 			l->type = x;
 	}
+	/* SCTP's one-to-many seqpacket needs its own reading (a message can
+	 * arrive in parts); no kernel here has SCTP to test it. */
+	if (r == 0 && l->type == SOCK_SEQPACKET && l->family != AF_UNIX)
+		return KEY_ERROR(p, s, KEY_TYPE, "seqpacket over inet or inet6 (SCTP) is not supported yet: "
+						 "use family = unix, or type = stream with protocol = sctp");
 	if ((v = s->value[KEY_PROTOCOL])) {
 		x = protocol_from_string(v);
 		if (x < 0)
