@@ -24,6 +24,9 @@ static const struct {
 	{ "stream", SOCK_STREAM },       { "sock_stream", SOCK_STREAM },
 	{ "dgram", SOCK_DGRAM },         { "sock_dgram", SOCK_DGRAM },
 	{ "seqpacket", SOCK_SEQPACKET }, { "sock_seqpacket", SOCK_SEQPACKET },
+}, protocols[] = {
+	/* The ones greetingd serves, known without /etc/protocols (netbase). */
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "udplite", IPPROTO_UDPLITE }, { "sctp", IPPROTO_SCTP },
 };
 
 int family_from_string(const char *s)
@@ -72,9 +75,20 @@ int protocol_from_string(const char *s)
 	r = parse_unsigned(s, false, 255, &v);
 	if (r != -EINVAL)
 		return r < 0 ? r : (int)v;
+	for (size_t i = 0; i < ELEMENTSOF(protocols); i++)
+		if (strcasecmp(s, protocols[i].name) == 0)
+			return protocols[i].value;
 	p = getprotobyname(s);
 	endprotoent();
 	return p ? p->p_proto : -EINVAL;
+}
+
+const char *protocol_to_string(int protocol)
+{
+	for (size_t i = 0; i < ELEMENTSOF(protocols); i++)
+		if (protocols[i].value == protocol)
+			return protocols[i].name;
+	return NULL;
 }
 
 int protocol_check(int family, int type, int protocol, char *err, size_t errlen)
@@ -196,9 +210,13 @@ static int family_mismatch(int family, const char *what, char *err, size_t errle
 	return -EAFNOSUPPORT;
 }
 
-/* getaddrinfo() for a name or a literal; copies each new address. */
+/* A listener may not become a thousand sockets because DNS says so. */
+#define ADDRESSES_MAX 64
+
+/* getaddrinfo() for a name or a literal: each new address, in an array of
+ * no more entries than getaddrinfo() gave (and at most ADDRESSES_MAX). */
 static int resolve_name(int family, int type, int protocol, const char *host, bool numeric, uint16_t port,
-			struct address *out, size_t max, size_t *n, char *err, size_t errlen)
+			struct address **ret, size_t *ret_n, char *err, size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = family,
@@ -206,6 +224,8 @@ static int resolve_name(int family, int type, int protocol, const char *host, bo
 		.ai_protocol = protocol,
 		.ai_flags = numeric ? AI_NUMERICHOST : 0,
 	}, *res = NULL;
+	_cleanup_free_ struct address *out = NULL;
+	size_t n = 0, max = 0;
 	int r;
 
 	r = getaddrinfo(host, NULL, &hints, &res);
@@ -214,6 +234,13 @@ static int resolve_name(int family, int type, int protocol, const char *host, bo
 			 family == AF_UNSPEC ? "" : family == AF_INET ? " to IPv4" : " to IPv6",
 			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return r == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL;
+	}
+	for (struct addrinfo *ai = res; ai && max < ADDRESSES_MAX; ai = ai->ai_next)
+		max++;
+	out = calloc(MAX(max, 1), sizeof(*out));
+	if (!out) {
+		freeaddrinfo(res);
+		return -ENOMEM;
 	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		struct address a = { .family = ai->ai_family, .type = type, .protocol = protocol };
@@ -224,48 +251,45 @@ static int resolve_name(int family, int type, int protocol, const char *host, bo
 		a.len = ai->ai_addrlen;
 		memcpy(&a.sa, ai->ai_addr, ai->ai_addrlen);
 		address_set_port(&a, port);
-		for (size_t i = 0; i < *n && !seen; i++)
+		for (size_t i = 0; i < n && !seen; i++)
 			seen = address_equal(&out[i], &a);
 		if (seen)
 			continue;
-		if (*n == max) {
+		if (n == max) {
 			freeaddrinfo(res);
-			snprintf(err, errlen, "\"%s\" resolves to more than %zu addresses", host, max);
+			snprintf(err, errlen, "\"%s\" resolves to more than %d addresses", host, ADDRESSES_MAX);
 			return -E2BIG;
 		}
-		out[(*n)++] = a;
+		out[n++] = a;
 	}
 	freeaddrinfo(res);
-	if (*n == 0) {
+	if (n == 0) {
 		snprintf(err, errlen, "\"%s\" has no IPv4 or IPv6 address", host);
 		return -EADDRNOTAVAIL;
 	}
+	*ret = TAKE_PTR(out);
+	*ret_n = n;
 	return 0;
 }
-
-/* A listener may not become a thousand sockets because DNS says so. */
-#define ADDRESSES_MAX 64
 
 int address_resolve(int family, int type, int protocol, const char *host, uint16_t port,
 		    struct address **ret, size_t *ret_n, char *err, size_t errlen)
 {
-	_cleanup_free_ struct address *out = calloc(ADDRESSES_MAX, sizeof(*out));
+	struct address fixed[2], *out;
 	size_t n = 0;
 	uint64_t v;
 	int r;
 
-	if (!out)
-		return -ENOMEM;
 	if (!host || !*host) {
 		if (family != AF_INET6)
-			address_set_inet(&out[n++], type, protocol, INADDR_ANY, port);
+			address_set_inet(&fixed[n++], type, protocol, INADDR_ANY, port);
 		if (family != AF_INET)
-			address_set_inet6_any(&out[n++], type, protocol, port);
+			address_set_inet6_any(&fixed[n++], type, protocol, port);
 	} else if (streq(host, ADDRESS_HOST_BROADCAST)) {
 		if (family == AF_INET6)
 			return family_mismatch(family, ADDRESS_HOST_BROADCAST, err, errlen);
-		address_set_inet(&out[n], type, protocol, INADDR_BROADCAST, port);
-		out[n++].broadcast = true;
+		address_set_inet(&fixed[n], type, protocol, INADDR_BROADCAST, port);
+		fixed[n++].broadcast = true;
 	} else if (isdigit((unsigned char)host[0]) && (r = parse_unsigned(host, true, UINT64_MAX, &v)) != -EINVAL) {
 		/* An integer: an IPv4 address in host byte order, as in the seed. */
 		if (r < 0 || v > UINT32_MAX) {
@@ -274,7 +298,7 @@ int address_resolve(int family, int type, int protocol, const char *host, uint16
 		}
 		if (family == AF_INET6)
 			return family_mismatch(family, "an integer host", err, errlen);
-		address_set_inet(&out[n++], type, protocol, (uint32_t)v, port);
+		address_set_inet(&fixed[n++], type, protocol, (uint32_t)v, port);
 	} else if (host[0] == '[') {
 		/* [v6] as in URLs: strip the brackets, accept only an IPv6 literal. */
 		size_t len = strlen(host);
@@ -288,15 +312,16 @@ int address_resolve(int family, int type, int protocol, const char *host, uint16
 		inner = strndup(host + 1, len - 2);
 		if (!inner)
 			return -ENOMEM;
-		r = resolve_name(AF_INET6, type, protocol, inner, true, port, out, ADDRESSES_MAX, &n, err, errlen);
-		if (r < 0)
-			return r;
+		return resolve_name(AF_INET6, type, protocol, inner, true, port, ret, ret_n, err, errlen);
 	} else {
-		r = resolve_name(family, type, protocol, host, false, port, out, ADDRESSES_MAX, &n, err, errlen);
-		if (r < 0)
-			return r;
+		return resolve_name(family, type, protocol, host, false, port, ret, ret_n, err, errlen);
 	}
-	*ret = TAKE_PTR(out);
+	/* Only what is used: a file of many listeners costs what they hold. */
+	out = malloc(n * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, fixed, n * sizeof(*out));
+	*ret = out;
 	*ret_n = n;
 	return 0;
 }

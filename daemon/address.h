@@ -34,9 +34,12 @@ struct address {
 
 int family_from_string(const char *s);   /* AF_*, AF_UNSPEC for "any"; -EINVAL */
 int type_from_string(const char *s);     /* SOCK_*; -EINVAL */
-int protocol_from_string(const char *s); /* 0..255 or /etc/protocols; -EINVAL, -ERANGE */
+/* 0..255; tcp, udp, udplite, sctp (any case) without /etc/protocols; other
+ * names from /etc/protocols. -EINVAL, -ERANGE */
+int protocol_from_string(const char *s);
 const char *family_to_string(int family);
 const char *type_to_string(int type);
+const char *protocol_to_string(int protocol); /* tcp, udp, udplite, sctp; NULL for others */
 
 /* Whether protocol fits family and type; on failure a message in err. */
 int protocol_check(int family, int type, int protocol, char *err, size_t errlen);

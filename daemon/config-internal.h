@@ -48,7 +48,9 @@ struct parser {
 	size_t size, pos;
 	unsigned line;
 	struct section *sections;
-	size_t n_sections;
+	size_t n_sections, n_sections_allocated;
+	size_t *section_slots; /* a hash of section names: index + 1 into sections, 0 when free */
+	size_t n_section_slots; /* a power of two, over twice n_sections */
 	struct section *current; /* NULL before the first header or after a bad one */
 	bool skip_keys;          /* the current header was rejected */
 	bool oom;

@@ -62,12 +62,62 @@ int config_error(struct parser *p, unsigned line, const char *key, const char *f
 	return -EINVAL;
 }
 
+/* Sections are found by a hash of their names, so that a file of many
+ * sections is not read in quadratic time. */
+static size_t name_hash(const char *name)
+{
+	size_t h = 14695981039346656037ULL & SIZE_MAX; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * (size_t)1099511628211ULL;
+	return h;
+}
+
+static size_t *section_slot(size_t *slots, size_t n_slots, const struct section *sections, const char *name)
+{
+	size_t i = name_hash(name) & (n_slots - 1);
+
+	/* Linear probing; never full, as the table is over twice the sections. */
+	while (slots[i] != 0 && !(sections[slots[i] - 1].name && streq(sections[slots[i] - 1].name, name)))
+		i = (i + 1) & (n_slots - 1);
+	return &slots[i];
+}
+
 struct section *section_find(struct parser *p, const char *name)
 {
-	for (size_t i = 0; i < p->n_sections; i++)
-		if (streq(p->sections[i].name, name))
-			return &p->sections[i];
-	return NULL;
+	size_t slot;
+
+	if (p->n_section_slots == 0)
+		return NULL;
+	slot = *section_slot(p->section_slots, p->n_section_slots, p->sections, name);
+	return slot ? &p->sections[slot - 1] : NULL;
+}
+
+/* Appends a section named name (taken) at line; NULL when out of memory. */
+static struct section *section_add(struct parser *p, char *name, unsigned line)
+{
+	if (p->n_sections == p->n_sections_allocated) {
+		size_t n = p->n_sections_allocated ? 2 * p->n_sections_allocated : 16;
+		struct section *s = reallocarray(p->sections, n, sizeof(*s));
+		if (!s)
+			return NULL;
+		p->sections = s;
+		p->n_sections_allocated = n;
+	}
+	if (2 * (p->n_sections + 1) >= p->n_section_slots) {
+		size_t n = p->n_section_slots ? 2 * p->n_section_slots : 64;
+		size_t *slots = calloc(n, sizeof(*slots));
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < p->n_sections; i++)
+			*section_slot(slots, n, p->sections, p->sections[i].name) = i + 1;
+		free(p->section_slots);
+		p->section_slots = slots;
+		p->n_section_slots = n;
+	}
+	p->sections[p->n_sections] = (struct section){ .name = name, .line = line };
+	*section_slot(p->section_slots, p->n_section_slots, p->sections, name) = p->n_sections + 1;
+	return &p->sections[p->n_sections++];
 }
 
 static bool section_name_valid(const char *s, size_t len)
@@ -117,15 +167,40 @@ static void parse_header(struct parser *p, const char *line, size_t len)
 		config_error(p, p->line, NULL, "section [%s] is already defined at line %u", name, s->line);
 		return;
 	}
-	s = realloc(p->sections, (p->n_sections + 1) * sizeof(*s));
-	if (!s) {
+	p->current = section_add(p, name, p->line);
+	if (!p->current) {
 		p->oom = true;
 		return;
 	}
-	p->sections = s;
-	p->current = &s[p->n_sections++];
-	*p->current = (struct section){ .name = TAKE_PTR(name), .line = p->line };
+	name = NULL; /* the section's now */
 	p->skip_keys = false;
+}
+
+#define KEY_NAME_MAX 64
+
+/* The key of a "key = value" line, for an error about the whole line; NULL
+ * when the line has none (a header, a comment, no '=', or not a key name). */
+static const char *line_key(const char *line, size_t len, char buf[static KEY_NAME_MAX + 1])
+{
+	size_t start = 0, end;
+
+	while (start < len && (line[start] == ' ' || line[start] == '\t'))
+		start++;
+	end = start;
+	while (end < len && line[end] != '=' && line[end] != ':')
+		end++;
+	if (end == len)
+		return NULL;
+	while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+		end--;
+	if (end == start || end - start > KEY_NAME_MAX)
+		return NULL;
+	for (size_t i = start; i < end; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", line[i]) || line[i] == '\0')
+			return NULL;
+	memcpy(buf, line + start, end - start);
+	buf[end - start] = '\0';
+	return buf;
 }
 
 /* ini_reader: the next line of p->text, vetted (see the top of this file). */
@@ -154,7 +229,9 @@ static char *config_reader(char *buf, int num, void *stream)
 		return buf;
 	}
 	if (len > max) {
-		config_error(p, p->line, NULL, "line is %zu bytes long; inih reads lines of at most %zu bytes", len, max);
+		char key[KEY_NAME_MAX + 1];
+		config_error(p, p->line, line_key(line, len, key), "line is %zu bytes long; inih reads lines of at most %zu bytes",
+			     len, max);
 		return buf;
 	}
 	while (len > 0 && (*line == ' ' || *line == '\t'))
@@ -246,4 +323,5 @@ void parser_done(struct parser *p)
 			free(p->sections[i].value[k]);
 	}
 	free(p->sections);
+	free(p->section_slots);
 }

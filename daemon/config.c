@@ -5,6 +5,7 @@
  * and resolves addresses, so that --test-config and a reload see everything
  * the daemon would. Every error is collected; a config with any is unused. */
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,11 @@ static int load_socket_kind(struct parser *p, const struct section *s, struct li
 		else
 			l->type = x;
 	}
+	/* SCTP's one-to-many seqpacket needs its own reading (a message can
+	 * arrive in parts); no kernel here has SCTP to test it. */
+	if (r == 0 && l->type == SOCK_SEQPACKET && l->family != AF_UNIX)
+		return KEY_ERROR(p, s, KEY_TYPE, "seqpacket over inet or inet6 (SCTP) is not supported yet: "
+						 "use family = unix, or type = stream with protocol = sctp");
 	if ((v = s->value[KEY_PROTOCOL])) {
 		x = protocol_from_string(v);
 		if (x < 0)
@@ -223,25 +229,173 @@ static int load_addresses(struct parser *p, const struct section *s, struct list
 	return 0;
 }
 
-/* Two listeners may not claim the same socket; port 0 is always distinct. */
-static void check_overlap(struct parser *p, const struct section *s, const struct listener_config *l)
-{
-	struct config *c = p->config;
-	char buf[ADDRESS_STRING_MAX];
+/* Overlaps: what the kernel would refuse to bind twice.
+ *
+ * Every address of every listener becomes an entry, sorted so that entries
+ * that could collide are neighbours: unix by the bytes of their path or
+ * abstract name, whatever the type; inet and inet6 by port space (tcp, udp,
+ * udplite and sctp ports are distinct), port, family and address, with the
+ * wildcard, all zero bytes, first. In a run of one space, port and family,
+ * an entry collides with an equal neighbour, or with a wildcard ahead of it.
+ * :: is IPV6_V6ONLY, so it never takes an IPv4 address; port 0 never collides.
+ * O(n log n), so that a file of many small sections is checked quickly. */
+struct bound_entry {
+	const struct address *address;
+	size_t listener, index; /* in config->listeners, and its addresses */
+};
 
-	for (size_t i = 0; i < l->n_addresses; i++) {
-		const struct address *a = &l->addresses[i];
-		if (a->family != AF_UNIX && address_port(a) == 0)
-			continue;
-		for (size_t j = 0; j < c->n_listeners; j++)
-			for (size_t k = 0; k < c->listeners[j].n_addresses; k++)
-				if (address_equal(a, &c->listeners[j].addresses[k])) {
-					config_error(p, s->line, NULL, "[%s]: %s %s is also [%s] at line %u", s->name,
-						     type_to_string(a->type), address_to_string(a, buf),
-						     c->listeners[j].name, c->listeners[j].line);
-					return;
-				}
+static int port_space(const struct address *a)
+{
+	if (a->protocol != 0)
+		return a->protocol;
+	return a->type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+}
+
+/* The bytes bind() takes as the name, and the interface a link-local
+ * address is bound to (a different interface does not collide). */
+static const void *bound_name(const struct address *a, size_t *ret_len, uint32_t *ret_scope)
+{
+	*ret_scope = 0;
+	switch (a->family) {
+	case AF_INET:
+		*ret_len = sizeof(a->sa.in.sin_addr);
+		return &a->sa.in.sin_addr;
+	case AF_INET6:
+		if (IN6_IS_ADDR_LINKLOCAL(&a->sa.in6.sin6_addr) || IN6_IS_ADDR_MC_LINKLOCAL(&a->sa.in6.sin6_addr))
+			*ret_scope = a->sa.in6.sin6_scope_id;
+		*ret_len = sizeof(a->sa.in6.sin6_addr);
+		return &a->sa.in6.sin6_addr;
 	}
+	*ret_len = a->len - offsetof(struct sockaddr_un, sun_path);
+	return a->sa.un.sun_path;
+}
+
+static int compare_int(long long a, long long b)
+{
+	return (a > b) - (a < b);
+}
+
+/* Same unix name, or same inet space, port and family: a run that may collide. */
+static int compare_run(const struct address *a, const struct address *b)
+{
+	int r = compare_int(a->family, b->family);
+
+	if (r != 0 || a->family == AF_UNIX)
+		return r;
+	r = compare_int(port_space(a), port_space(b));
+	return r != 0 ? r : compare_int(address_port(a), address_port(b));
+}
+
+static int compare_name(const struct address *a, const struct address *b)
+{
+	size_t alen, blen;
+	uint32_t ascope, bscope;
+	const void *aname = bound_name(a, &alen, &ascope), *bname = bound_name(b, &blen, &bscope);
+	int r = memcmp(aname, bname, MIN(alen, blen));
+
+	if (r == 0)
+		r = compare_int((long long)alen, (long long)blen);
+	return r != 0 ? r : compare_int(ascope, bscope);
+}
+
+static int compare_entries(const void *x, const void *y)
+{
+	const struct bound_entry *a = x, *b = y;
+	int r = compare_run(a->address, b->address);
+
+	if (r == 0)
+		r = compare_name(a->address, b->address);
+	if (r == 0)
+		r = compare_int((long long)a->listener, (long long)b->listener);
+	return r != 0 ? r : compare_int((long long)a->index, (long long)b->index);
+}
+
+static const char *describe(const struct address *a, char buf[static ADDRESS_STRING_MAX + 32])
+{
+	char address[ADDRESS_STRING_MAX];
+	const char *protocol = protocol_to_string(a->protocol);
+
+	if (a->protocol == 0)
+		snprintf(buf, ADDRESS_STRING_MAX + 32, "%s %s", type_to_string(a->type), address_to_string(a, address));
+	else if (protocol)
+		snprintf(buf, ADDRESS_STRING_MAX + 32, "%s %s (protocol %s)", type_to_string(a->type),
+			 address_to_string(a, address), protocol);
+	else
+		snprintf(buf, ADDRESS_STRING_MAX + 32, "%s %s (protocol %d)", type_to_string(a->type),
+			 address_to_string(a, address), a->protocol);
+	return buf;
+}
+
+/* One error per listener, on the later of the two, naming the earlier. */
+static void report_overlap(struct parser *p, const struct bound_entry *mine, const struct bound_entry *theirs)
+{
+	const struct listener_config *l = &p->config->listeners[mine->listener];
+	const struct listener_config *other = &p->config->listeners[theirs->listener];
+	char a[ADDRESS_STRING_MAX + 32], b[ADDRESS_STRING_MAX + 32];
+
+	if (mine->listener == theirs->listener)
+		config_error(p, l->line, NULL, "[%s]: %s overlaps its own %s", l->name, describe(mine->address, a),
+			     describe(theirs->address, b));
+	else if (address_equal(mine->address, theirs->address))
+		config_error(p, l->line, NULL, "[%s]: %s is also [%s] at line %u", l->name, describe(mine->address, a),
+			     other->name, other->line);
+	else
+		config_error(p, l->line, NULL, "[%s]: %s overlaps %s of [%s] at line %u", l->name,
+			     describe(mine->address, a), describe(theirs->address, b), other->name, other->line);
+}
+
+static void check_overlaps(struct parser *p)
+{
+	const struct config *c = p->config;
+	_cleanup_free_ struct bound_entry *entries = NULL;
+	/* For each listener, the first collision found: [2 * i] its entry, [2 * i + 1] the other. */
+	_cleanup_free_ const struct bound_entry **found = NULL;
+	const struct bound_entry *wildcard = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_listeners; i++)
+		n += c->listeners[i].n_addresses;
+	entries = calloc(n ? n : 1, sizeof(*entries));
+	found = calloc(c->n_listeners ? 2 * c->n_listeners : 1, sizeof(*found));
+	if (!entries || !found) {
+		p->oom = true;
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		for (size_t j = 0; j < c->listeners[i].n_addresses; j++) {
+			const struct address *a = &c->listeners[i].addresses[j];
+			if (a->family != AF_UNIX && address_port(a) == 0)
+				continue; /* the kernel picks a free port */
+			entries[n++] = (struct bound_entry){ .address = a, .listener = i, .index = j };
+		}
+	qsort(entries, n, sizeof(*entries), compare_entries);
+
+	for (size_t k = 1; k < n; k++) {
+		const struct bound_entry *e = &entries[k], *prev = &entries[k - 1], *theirs = NULL;
+		const struct bound_entry *later;
+
+		if (compare_run(prev->address, e->address) != 0) {
+			wildcard = NULL;
+		} else {
+			if (!wildcard && address_is_wildcard(prev->address))
+				wildcard = prev;
+			if (compare_name(prev->address, e->address) == 0)
+				theirs = prev;
+			else if (wildcard)
+				theirs = wildcard;
+		}
+		if (!theirs)
+			continue;
+		later = theirs->listener > e->listener ? theirs : e;
+		if (!found[2 * later->listener]) {
+			found[2 * later->listener] = later;
+			found[2 * later->listener + 1] = later == e ? theirs : e;
+		}
+	}
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (found[2 * i])
+			report_overlap(p, found[2 * i], found[2 * i + 1]);
 }
 
 static void load_listener(struct parser *p, struct section *s)
@@ -269,8 +423,6 @@ static void load_listener(struct parser *p, struct section *s)
 			KEY_ERROR(p, s, KEY_PORT, "port 0 would give each of the %u workers another port; name one", c->workers);
 			ok = false;
 		}
-	if (ok)
-		check_overlap(p, s, &l);
 	if (!ok) {
 		free(l.addresses);
 		greeting_unref(l.greeting);
@@ -298,6 +450,8 @@ int config_load_string(const char *name, const char *text, size_t size, struct c
 	for (size_t i = 0; i < p.n_sections && !p.oom; i++)
 		if (&p.sections[i] != global)
 			load_listener(&p, &p.sections[i]);
+	if (!p.oom)
+		check_overlaps(&p);
 	if (!p.oom && c->n_listeners == 0 && c->n_errors == 0)
 		config_error(&p, 0, NULL, "no listeners: add a [name] section with a port or a path");
 	parser_done(&p);

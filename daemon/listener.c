@@ -26,7 +26,8 @@ static int set_option(int fd, int level, int option)
 }
 
 /* EADDRINUSE on a socket path: is anybody there? Only a socket file that
- * refuses connections is stale and may be removed. */
+ * refuses connections (ECONNREFUSED) is stale and may be removed. A live
+ * socket of another type answers EPROTOTYPE: it is in use all the same. */
 static int unix_path_release(const char *name, const struct address *a)
 {
 	_cleanup_close_ int probe = -1;
@@ -42,7 +43,10 @@ static int unix_path_release(const char *name, const struct address *a)
 		return log_error_errno(errno, "[%s] cannot create a probe socket: %m", name);
 	if (connect(probe, &a->sa.sa, a->len) == 0 || errno == EAGAIN || errno == EINPROGRESS)
 		return log_error_errno(EADDRINUSE, "[%s] %s is in use by a running process", name, path);
-	if (errno != ECONNREFUSED && errno != EPROTOTYPE)
+	if (errno == EPROTOTYPE)
+		return log_error_errno(EADDRINUSE, "[%s] %s is in use by a running process, with a socket of another type than %s",
+				       name, path, type_to_string(a->type));
+	if (errno != ECONNREFUSED)
 		return log_error_errno(errno, "[%s] cannot tell whether %s is in use: %m", name, path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return log_error_errno(errno, "[%s] cannot remove the stale socket %s: %m", name, path);
@@ -55,9 +59,22 @@ bool listener_ipv6_unavailable(const struct address *a, int error)
 	return a->family == AF_INET6 && (error == EAFNOSUPPORT || error == EADDRNOTAVAIL);
 }
 
-int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6_optional)
+/* Right after bind(): which inode the path now leads to, so that we remove
+ * this file and no other. */
+static int socket_file_record(const char *name, const struct address *a, struct socket_file *ret)
+{
+	struct stat st;
+
+	if (lstat(a->sa.un.sun_path, &st) < 0)
+		return log_error_errno(errno, "[%s] cannot inspect the socket file %s: %m", name, a->sa.un.sun_path);
+	*ret = (struct socket_file){ .dev = st.st_dev, .ino = st.st_ino, .created = true };
+	return 0;
+}
+
+int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6_optional, struct socket_file *ret_file)
 {
 	_cleanup_close_ int fd = -1;
+	struct socket_file file = {};
 	char buf[ADDRESS_STRING_MAX];
 	int r;
 
@@ -99,9 +116,14 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 	if (r < 0)
 		return log_error_errno(errno, "[%s] cannot bind %s %s: %m", name, type_to_string(a->type),
 				       address_to_string(a, buf));
+	if (is_path_socket(a)) {
+		r = socket_file_record(name, a, &file);
+		if (r < 0)
+			return r; /* the file stays: without its inode we cannot tell it is ours */
+	}
 	if (a->type != SOCK_DGRAM && listen(fd, LISTEN_BACKLOG) < 0) {
 		r = log_error_errno(errno, "[%s] cannot listen on %s: %m", name, address_to_string(a, buf));
-		listener_close(TAKE_FD(fd), a, true);
+		listener_close(TAKE_FD(fd), a, &file);
 		return r;
 	}
 	if (a->family != AF_UNIX && address_port(a) == 0) {
@@ -112,6 +134,7 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 		address_set_port(a, a->family == AF_INET ? ntohs(sa.in.sin_port) : ntohs(sa.in6.sin6_port));
 		log_info("[%s] port 0: the kernel chose port %u", name, address_port(a));
 	}
+	*ret_file = file;
 	return TAKE_FD(fd);
 skip:
 	r = -errno;
@@ -133,9 +156,14 @@ int listener_adopt(int fd, const struct address *a, bool dual_stack)
 	return r;
 }
 
-int listener_close(int fd, const struct address *a, bool remove_path)
+int listener_close(int fd, const struct address *a, const struct socket_file *file)
 {
-	if (fd >= 0 && remove_path && is_path_socket(a))
+	struct stat st;
+
+	/* Our socket is still open, so its inode cannot have been reused: the
+	 * same st_dev and st_ino mean the path is still our file. */
+	if (fd >= 0 && file && file->created && is_path_socket(a) && lstat(a->sa.un.sun_path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_dev == file->dev && st.st_ino == file->ino)
 		(void)unlink(a->sa.un.sun_path);
 	return safe_close(fd);
 }

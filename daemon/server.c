@@ -51,6 +51,7 @@ struct listener {
 	struct address address;     /* as bound */
 	int fd;
 	bool activated;             /* systemd's: never closed, its path never removed */
+	struct socket_file file;    /* the socket file it bound, removed at close if still ours */
 	struct policy *policy;      /* what it serves; NULL until server_apply() */
 	struct policy *claim;       /* server_apply(): the policy it will serve */
 	bool unmatched;             /* activated, and no section claims it */
@@ -199,7 +200,7 @@ static struct listener *listener_free(struct listener *l)
 	if (!l)
 		return NULL;
 	sd_event_source_disable_unref(l->io);
-	listener_close(l->fd, &l->address, !l->activated);
+	listener_close(l->fd, &l->address, l->activated ? NULL : &l->file);
 	policy_unref(l->policy);
 	policy_unref(l->claim);
 	dgram_batch_free(l->batch);
@@ -208,20 +209,22 @@ static struct listener *listener_free(struct listener *l)
 	return NULL;
 }
 
-/* Takes fd, also on failure. */
+/* Takes fd, also on failure. file: the socket file fd created (NULL: none, or systemd's). */
 static struct listener *listener_new(struct server *s, const char *name, const char *fdname, const struct address *requested,
-				     const struct address *bound, int fd, bool activated)
+				     const struct address *bound, int fd, const struct socket_file *file, bool activated)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	bool connections = address_is_connection_oriented(bound);
 	int r;
 
 	if (!l) {
-		listener_close(fd, bound, !activated);
+		listener_close(fd, bound, file);
 		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
 	}
 	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
 				.fdname = fdname ? strdup(fdname) : NULL };
+	if (file)
+		l->file = *file;
 	if (!connections)
 		l->batch = dgram_batch_new(fd, bound->family);
 	if ((fdname && !l->fdname) || (!connections && !l->batch)) {
@@ -244,7 +247,7 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 	struct listener *l;
 
 	snprintf(label, sizeof(label), "fd%d", fd); /* for unnamed sockets */
-	l = listener_new(s, fdname ?: label, fdname, a, a, fd, true);
+	l = listener_new(s, fdname ?: label, fdname, a, a, fd, NULL, true);
 
 	if (!l)
 		return -ENOMEM;
@@ -307,20 +310,28 @@ static struct listener *find_unclaimed(struct server *s, const struct listener_c
 
 /* A reload binds its new sockets before it closes the old ones, so a new
  * address that overlaps an old one of ours on the same port (127.0.0.1:P
- * becoming 0.0.0.0:P) finds the port taken. Says so, and what to do. */
+ * becoming 0.0.0.0:P), or a new type on the same socket path, finds it
+ * taken. Says so, and what to do. */
 static void explain_port_in_use(const struct server *s, const struct address *a)
 {
 	char buf[ADDRESS_STRING_MAX], name[32];
 
-	if (a->family == AF_UNIX)
-		return;
-	for (const struct listener *l = s->listeners; l; l = l->next)
-		if (!l->activated && l->address.family == a->family && l->address.type == a->type &&
-		    address_port(&l->address) == address_port(a)) {
-			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
-				  listener_name(l, name), address_to_string(&l->address, buf), address_port(a));
+	for (const struct listener *l = s->listeners; l; l = l->next) {
+		const struct address *old = &l->address;
+
+		if (l->activated || old->family != a->family)
+			continue;
+		if (a->family == AF_UNIX && old->len == a->len && memcmp(&old->sa, &a->sa, a->len) == 0) {
+			log_error("[%s] %s %s holds its path until the new sockets are bound: restart greetingd to make this change",
+				  listener_name(l, name), type_to_string(old->type), address_to_string(old, buf));
 			return;
 		}
+		if (a->family != AF_UNIX && old->type == a->type && address_port(old) == address_port(a)) {
+			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
+				  listener_name(l, name), address_to_string(old, buf), address_port(a));
+			return;
+		}
+	}
 }
 
 static void listeners_free(struct listener *l)
@@ -378,6 +389,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 			}
 		for (size_t j = 0; j < lc->n_addresses && !named; j++) {
 			struct address bound = lc->addresses[j];
+			struct socket_file file;
 			int fd;
 
 			if (s->inet_only && bound.family == AF_UNIX)
@@ -388,7 +400,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 					l->claim = policy_ref(policies[i]);
 				continue;
 			}
-			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional);
+			fd = listener_open(lc->name, &bound, s->reuseport, ipv6_optional, &file);
 			if (ipv6_optional && listener_ipv6_unavailable(&bound, -fd)) {
 				skipped++;
 				continue;
@@ -399,7 +411,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 				r = fd;
 				break;
 			}
-			l = listener_new(s, lc->name, NULL, &lc->addresses[j], &bound, fd, false);
+			l = listener_new(s, lc->name, NULL, &lc->addresses[j], &bound, fd, &file, false);
 			if (!l) {
 				r = -ENOMEM;
 				break;

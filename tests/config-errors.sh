@@ -69,3 +69,26 @@ rc=0
 [ "$rc" -eq 1 ] || fail "exit status $rc without fds"
 grep -qxF "[t] cannot create a socket (inet stream): Too many open files" "$T/err" || fail "socket error: $(cat "$T/err")"
 pass "a socket that cannot be created is named with its errno"
+
+# Sockets the kernel would refuse to bind side by side are refused by the check.
+cat >"$T/overlap.conf" <<'CONF'
+[a]
+host = 127.0.0.1
+port = 7
+[b]
+port = 7
+protocol = tcp
+[c]
+path = @greetingd-overlap-test
+[d]
+type = dgram
+path = @greetingd-overlap-test
+CONF
+rc=0
+"$GREETINGD" -c "$T/overlap.conf" --test-config >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "exit status $rc for overlapping listeners"
+grep -qxF "$T/overlap.conf:4: [b]: stream 0.0.0.0:7 (protocol tcp) overlaps stream 127.0.0.1:7 of [a] at line 1" "$T/err" ||
+	fail "wildcard over a specific address: $(cat "$T/err")"
+grep -qxF "$T/overlap.conf:9: [d]: dgram @greetingd-overlap-test overlaps stream @greetingd-overlap-test of [c] at line 7" "$T/err" ||
+	fail "one path, two types: $(cat "$T/err")"
+pass "--test-config refuses overlapping listeners, naming both"

@@ -1,5 +1,6 @@
 /* address.c, with getaddrinfo() replaced (-Wl,--wrap) so that a name can
- * resolve to any list of addresses, or fail, without DNS. */
+ * resolve to any list of addresses, or fail, without DNS; and
+ * getprotobyname() replaced by a system without /etc/protocols. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,20 @@ int __real_getaddrinfo(const char *node, const char *service, const struct addri
 int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
 void __real_freeaddrinfo(struct addrinfo *res);
 void __wrap_freeaddrinfo(struct addrinfo *res);
+struct protoent *__wrap_getprotobyname(const char *name);
+
+static unsigned getprotobyname_calls;
+
+/* As on a minimal system without netbase's /etc/protocols, but for "icmp",
+ * which shows that names beyond the built-in ones still reach it. */
+struct protoent *__wrap_getprotobyname(const char *name)
+{
+	static char *no_aliases[] = { NULL };
+	static struct protoent icmp = { .p_name = (char *)"icmp", .p_aliases = no_aliases, .p_proto = 1 };
+
+	getprotobyname_calls++;
+	return strcmp(name, "icmp") == 0 ? &icmp : NULL;
+}
 
 /* The mock answers "mock.test" with the addresses queued by will_return(); anything else goes to libc. */
 static struct addrinfo *mock_list(const char *const *addresses)
@@ -218,6 +233,27 @@ static void test_unix_names_escaped(void **state)
 	assert_string_equal(address_to_string(&a, buf), want);
 }
 
+static void test_protocols_without_etc_protocols(void **state)
+{
+	static const struct {
+		const char *name;
+		int protocol;
+	} builtin[] = {
+		{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "udplite", IPPROTO_UDPLITE },
+		{ "sctp", IPPROTO_SCTP }, { "TCP", IPPROTO_TCP }, { "Udp", IPPROTO_UDP },
+	};
+
+	getprotobyname_calls = 0;
+	for (size_t i = 0; i < ELEMENTSOF(builtin); i++)
+		assert_int_equal(protocol_from_string(builtin[i].name), builtin[i].protocol);
+	assert_int_equal(getprotobyname_calls, 0);
+	assert_int_equal(protocol_from_string("icmp"), 1);
+	assert_int_equal(protocol_from_string("nosuch"), -EINVAL);
+	assert_int_equal(getprotobyname_calls, 2);
+	assert_string_equal(protocol_to_string(IPPROTO_UDPLITE), "udplite");
+	assert_null(protocol_to_string(1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_literals_skip_dns),
 		cmocka_unit_test(test_vocabulary),
 		cmocka_unit_test(test_unix_names_escaped),
+		cmocka_unit_test(test_protocols_without_etc_protocols),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

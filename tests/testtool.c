@@ -41,7 +41,10 @@
  *   trickle PATH COUNT              a unix stream server: to each client in turn, a
  *                                   byte every 0.3 s (COUNT of them, then EOF; 0:
  *                                   forever); prints "listening", then for each
- *                                   client "client done: received N bytes" */
+ *                                   client "client done: received N bytes"
+ *   listen-unix PATH TYPE           another program on a socket path: binds PATH
+ *                                   (stream, dgram or seqpacket), prints "listening",
+ *                                   then answers each client "testtool\n" until killed */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -451,6 +454,41 @@ static int cmd_firehose(int argc, char *argv[])
 }
 
 /* Which of the greetings buf is, or -1. */
+static int cmd_listen_unix(int argc, char *argv[])
+{
+	static const char answer[] = "testtool\n";
+	struct address a;
+	char err[256];
+	int type = type_from_string(argv[3]), fd;
+
+	if (type < 0)
+		die("bad type %s", argv[3]);
+	if (address_from_unix_path(argv[2], type, &a, err, sizeof(err)) < 0)
+		die("%s", err);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, &a.sa.sa, a.len) < 0 || (type != SOCK_DGRAM && listen(fd, 16) < 0))
+		die("cannot listen on %s: %s", argv[2], strerror(errno));
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		union sockaddr_union peer;
+		socklen_t len = sizeof(peer);
+		char buf[512];
+		int cfd;
+
+		if (type == SOCK_DGRAM) {
+			if (recvfrom(fd, buf, sizeof(buf), 0, &peer.sa, &len) >= 0 && len > offsetof(struct sockaddr_un, sun_path))
+				(void)sendto(fd, answer, sizeof(answer) - 1, 0, &peer.sa, len);
+			continue;
+		}
+		cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0)
+			continue;
+		(void)!write(cfd, answer, sizeof(answer) - 1);
+		close(cfd);
+	}
+}
+
 static int which_greeting(const char *buf, size_t n, char **greetings, size_t *sizes, int count)
 {
 	for (int i = 0; i < count; i++)
@@ -780,6 +818,7 @@ int main(int argc, char *argv[])
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 		{ "send-from", 2, cmd_send_from },     { "trickle", 2, cmd_trickle },
+		{ "listen-unix", 2, cmd_listen_unix },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
