@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
-RUN_PACKAGES=(netcat-openbsd)
-CHECK_PACKAGES=(valgrind systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
+RUN_PACKAGES=(netcat-openbsd netbase)
+CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
 
 install_missing() {
 	local missing=() p
