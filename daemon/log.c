@@ -55,7 +55,7 @@ int log_level_from_string(const char *s)
 	return -1;
 }
 
-static int log_write(int level, int error, const char *format, va_list ap)
+_printf_(3, 0) static int log_write(int level, int error, const char *format, va_list ap)
 {
 	char line[2048];
 	int n = 0;
