@@ -1,15 +1,17 @@
 #!/bin/bash
 # build.sh run    install what is missing, build, install, and run greetingd in
 #                 the foreground with the shipped configuration
-# build.sh check  install what is missing, build with -Werror, and run the whole
-#                 test suite: plain (with valgrind), under ASan+UBSan, and distcheck
+# build.sh check [SECONDS]
+#                 install what is missing, build with -Werror, and run the whole
+#                 test suite: plain (with valgrind), under ASan+UBSan, the
+#                 libFuzzer targets for SECONDS in all (default 60), distcheck
 # Debian 12, as root. Builds in build/ and build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
-RUN_PACKAGES=(netcat-openbsd)
-CHECK_PACKAGES=(valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
+RUN_PACKAGES=(netcat-openbsd netbase)
+CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
 
 install_missing() {
 	local missing=() p
@@ -42,6 +44,8 @@ run)
 	exec /usr/local/sbin/greetingd -c conf/greetingd.conf
 	;;
 check)
+	fuzz_time=${2:-60}
+	[[ $fuzz_time =~ ^[0-9]+$ ]] || { echo "build.sh: check takes a number of seconds to fuzz, not '$fuzz_time'" >&2; exit 2; }
 	install_missing "${BUILD_PACKAGES[@]}" "${CHECK_PACKAGES[@]}"
 	./autogen.sh
 	configure_in build --enable-werror
@@ -50,11 +54,12 @@ check)
 	configure_in build-asan --enable-werror --enable-sanitizers
 	make -C build-asan -j"$jobs"
 	make -C build-asan -j"$jobs" check || { cat build-asan/test-suite.log; exit 1; }
+	make -C build -j"$jobs" fuzz FUZZ_TIME="$fuzz_time"
 	make -C build -j"$jobs" distcheck
 	echo "build.sh: all tests passed"
 	;;
 *)
-	sed -n '2,7s/^# \{0,1\}//p' "$0"
+	sed -n '2,9s/^# \{0,1\}//p' "$0"
 	exit 2
 	;;
 esac

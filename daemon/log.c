@@ -82,7 +82,7 @@ static size_t copy_escaped(char *out, size_t max, const char *text)
 	return n;
 }
 
-static int log_write(int level, int error, const char *format, va_list ap)
+_printf_(3, 0) static int log_write(int level, int error, const char *format, va_list ap)
 {
 	char message[2048], line[4 * sizeof(message) + 64];
 	int n = 0;

@@ -3,6 +3,10 @@
 # clients that never read, and running out of file descriptors.
 . "$top_srcdir/tests/lib.sh"
 
+# A thousand clients at once, plus the daemon's and testtool's own fds: near
+# Debian's soft limit of 1024 open files, so raise it rather than depend on it.
+ulimit -Sn 4096 2>/dev/null || fail "needs 4096 open files; the hard limit is $(ulimit -Hn): raise it (ulimit -Hn, LimitNOFILE=)"
+
 head -c 1048576 <(yes 'A greeting far larger than any socket buffer.') >"$T/big.txt"
 printf 'Thank you for connecting\n' >"$T/want"
 cat >"$T/c.conf" <<CONF

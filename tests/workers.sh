@@ -3,6 +3,10 @@
 # reaches both; SIGTERM stops both; a worker that dies stops them all.
 . "$top_srcdir/tests/lib.sh"
 
+# The flood below holds 3000 connections open at once, past Debian's soft
+# limit of 1024 open files; raise it here rather than depend on the caller's.
+ulimit -Sn 8192 2>/dev/null || fail "needs 8192 open files; the hard limit is $(ulimit -Hn): raise it (ulimit -Hn, LimitNOFILE=)"
+
 port=$((20000 + RANDOM % 20000))
 printf 'first\n' >"$T/want1"
 printf 'second\n' >"$T/want2"

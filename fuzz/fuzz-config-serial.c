@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "fuzz.h"
 #include "macro.h"
 
 /* Not assert(): a fuzz build with NDEBUG must still report a finding. */
@@ -20,8 +21,6 @@
 		if (!(x))         \
 			abort();  \
 	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void assert_writes_back(const struct config *c, const uint8_t *data, size_t size)
 {
