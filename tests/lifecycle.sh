@@ -25,7 +25,7 @@ PIDS+=("$stall")
 most=0
 while kill -0 "$stall" 2>/dev/null; do
 	n=$(($(sockets) - base))
-	[ "$n" -gt "$most" ] && most=$n
+	if [ "$n" -gt "$most" ]; then most=$n; fi
 done
 wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall.out")"
 [ "$most" -eq 5 ] || fail "max-clients = 5, yet $most clients were in flight at once"
