@@ -19,17 +19,18 @@
  * that ten thousand of them cost a little over a megabyte. */
 struct client {
 	struct client_set *set;
-	struct client *prev, *next; /* by deadline */
+	struct client *prev, *next; /* by wake */
 	struct client_context ctx;  /* holds a reference to its policy; peer and local point below */
 	union inet_sockaddr peer, local;
 	bool tcp, lingering;
 	size_t sent, delivered; /* handed to the kernel; known taken by the peer */
-	uint64_t deadline;
+	uint64_t wake;          /* the next check: the idle timeout, or the end */
+	uint64_t end;           /* the policy's deadline for the whole greeting */
 };
 
 struct client_set {
 	sd_event *event;
-	struct client *clients, *clients_tail; /* earliest deadline first */
+	struct client *clients, *clients_tail; /* earliest wake first */
 	unsigned n_clients;
 	int epoll;
 	sd_event_source *io, *timer;
@@ -53,29 +54,28 @@ static void client_unlink(struct client *c)
 	c->prev = c->next = NULL;
 }
 
-/* Arms the one client timer for the earliest deadline. */
+/* Arms the one client timer for the earliest wake. */
 static void client_timer_update(struct client_set *cs)
 {
 	if (!cs->clients) {
 		(void)sd_event_source_set_enabled(cs->timer, SD_EVENT_OFF);
 		return;
 	}
-	(void)sd_event_source_set_time(cs->timer, cs->clients->deadline);
+	(void)sd_event_source_set_time(cs->timer, cs->clients->wake);
 	(void)sd_event_source_set_enabled(cs->timer, SD_EVENT_ONESHOT);
 }
 
-/* (Re)places c at now + its timeout: from the tail, where equal timeouts put it. */
-static void client_schedule(struct client *c)
+/* (Re)places c at now + its timeout, or its end if sooner: from the tail,
+ * where equal timeouts put it. */
+static void client_schedule(struct client *c, uint64_t now)
 {
 	struct client_set *cs = c->set;
 	struct client *after;
-	uint64_t now = 0;
 
-	(void)sd_event_now(cs->event, CLOCK_MONOTONIC, &now);
-	c->deadline = now + c->ctx.policy->timeout_usec;
+	c->wake = MIN(now + c->ctx.policy->timeout_usec, c->end);
 	if (c->prev || cs->clients == c)
 		client_unlink(c);
-	for (after = cs->clients_tail; after && after->deadline > c->deadline; after = after->prev)
+	for (after = cs->clients_tail; after && after->wake > c->wake; after = after->prev)
 		;
 	c->prev = after;
 	c->next = after ? after->next : cs->clients;
@@ -198,10 +198,12 @@ static int on_client_events(sd_event_source *es, int fd, uint32_t revents, void 
 }
 
 /* Every timeout, a client must have taken more of its greeting: a slow
- * reader is served to the end, one that stopped reading is dropped with an
- * RST, so that the kernel lets go of its undelivered bytes too. A lingering
- * client whose greeting is all delivered is closed quietly. */
-static void client_timeout(struct client *c)
+ * reader is served to the end of its deadline, one that stopped reading is
+ * dropped; so is one that has not taken it all by its deadline, however
+ * steadily it reads. A drop is an RST, so that the kernel lets go of the
+ * undelivered bytes too. A lingering client whose greeting is all delivered
+ * is closed quietly. */
+static void client_timeout(struct client *c, uint64_t now)
 {
 	int unsent = 0;
 	size_t delivered;
@@ -213,13 +215,18 @@ static void client_timeout(struct client *c)
 		client_free(c);
 		return;
 	}
-	if (delivered > c->delivered) {
+	if (now >= c->end)
+		log_client_errno(LOG_INFO, 0, "[%s] client %s did not take its greeting within its deadline "
+				 "(%zu of %zu bytes delivered), dropped", c->ctx.policy->name,
+				 peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
+	else if (delivered > c->delivered) {
 		c->delivered = delivered;
-		client_schedule(c);
+		client_schedule(c, now);
 		return;
-	}
-	log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
-			 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
+	} else
+		log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
+				 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered,
+				 c->ctx.policy->greeting->size);
 	count(&c->set->counters->failed, 1);
 	(void)setsockopt(c->ctx.fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
@@ -230,8 +237,8 @@ static int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
 {
 	struct client_set *cs = userdata;
 
-	while (cs->clients && cs->clients->deadline <= usec)
-		client_timeout(cs->clients); /* frees it, or moves it later */
+	while (cs->clients && cs->clients->wake <= usec)
+		client_timeout(cs->clients, usec); /* frees it, or moves it later */
 	client_timer_update(cs);
 	return 0;
 }
@@ -250,6 +257,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 {
 	struct client *c = malloc(sizeof(*c));
 	char peer[ADDRESS_STRING_MAX];
+	uint64_t now = 0;
 	int r;
 
 	if (!c) {
@@ -265,7 +273,9 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	c->ctx.local = keep_address(ctx->local, ctx->local_len, &c->local);
 	policy_ref(c->ctx.policy);
 	cs->n_clients++;
-	client_schedule(c);
+	(void)sd_event_now(cs->event, CLOCK_MONOTONIC, &now);
+	c->end = now + c->ctx.policy->deadline_usec;
+	client_schedule(c, now);
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
 		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", ctx->policy->name,

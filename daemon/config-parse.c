@@ -26,6 +26,7 @@ const struct key_info keys[_KEY_MAX] = {
 	[KEY_GREETING] = { "greeting", 1, 1 },
 	[KEY_GREETING_FILE] = { "greeting-file", 1, 1 },
 	[KEY_TIMEOUT] = { "timeout", 1, 1 },
+	[KEY_DEADLINE] = { "deadline", 1, 1 },
 	[KEY_MAX_CLIENTS] = { "max-clients", 1, 0 },
 	[KEY_WORKERS] = { "workers", 1, 0 },
 };
@@ -283,8 +284,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 			break;
 	if (k == _KEY_MAX) {
 		config_error(p, p->line, name, "unknown key; [%s] takes %s", section,
-			     global ? "greeting, greeting-file, timeout, max-clients, workers"
-				    : "family, type, protocol, host, port, path, greeting, greeting-file, timeout");
+			     global ? "greeting, greeting-file, timeout, deadline, max-clients, workers"
+				    : "family, type, protocol, host, port, path, greeting, greeting-file, timeout, deadline");
 		return 1;
 	}
 	if (global ? !keys[k].global : !keys[k].listener) {

@@ -33,15 +33,15 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (8 * WORD) /* name, line, family, type, protocol, greeting, timeout, n_addresses */
+#define LISTENER_MIN_SIZE (9 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
 /* A struct that grows fails the build here until the writer and the reader
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
-_Static_assert(sizeof(struct config) == 64, "a new field? serialize it, then update the size");
-_Static_assert(sizeof(struct listener_config) == 56, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct config) == 72, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct listener_config) == 64, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
 
@@ -149,6 +149,7 @@ static void put_listener(struct writer *w, const struct config *c, const struct 
 	if (l->greeting != c->greeting)
 		put_bytes(w, l->greeting->data, l->greeting->size);
 	put_u64(w, l->timeout_usec);
+	put_u64(w, l->deadline_usec);
 	put_u64(w, l->n_addresses);
 	for (size_t i = 0; i < l->n_addresses; i++)
 		put_address(w, &l->addresses[i]);
@@ -165,6 +166,7 @@ int config_serialize(const struct config *c, int fd)
 	put_string(w, c->path);
 	put_bytes(w, c->greeting->data, c->greeting->size);
 	put_u64(w, c->timeout_usec);
+	put_u64(w, c->deadline_usec);
 	put_u64(w, c->max_clients);
 	put_u64(w, c->workers);
 	put_u64(w, c->n_listeners);
@@ -367,6 +369,7 @@ static void get_listener(struct reader *r, const struct config *c, struct listen
 	l->protocol = get_int(r);
 	l->greeting = get_bool(r) ? greeting_ref(c->greeting) : get_greeting(r);
 	l->timeout_usec = get_u64(r);
+	l->deadline_usec = get_u64(r);
 	l->n_addresses = get_count(r, ADDRESS_MIN_SIZE);
 	if (r->bad || r->oom)
 		return;
@@ -408,6 +411,7 @@ int config_deserialize(const void *data, size_t size, struct config **ret)
 	c->path = get_string(&r);
 	c->greeting = get_greeting(&r);
 	c->timeout_usec = get_u64(&r);
+	c->deadline_usec = get_u64(&r);
 	c->max_clients = get_unsigned(&r);
 	c->workers = get_unsigned(&r);
 	n = get_count(&r, LISTENER_MIN_SIZE);

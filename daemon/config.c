@@ -23,6 +23,7 @@ static struct config *config_new(const char *name)
 	c->errors = calloc(CONFIG_ERRORS_MAX + 1, sizeof(char *));
 	c->greeting = greeting_new(CONFIG_DEFAULT_GREETING, strlen(CONFIG_DEFAULT_GREETING));
 	c->timeout_usec = CONFIG_DEFAULT_TIMEOUT_USEC;
+	c->deadline_usec = CONFIG_DEFAULT_DEADLINE_USEC;
 	c->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	c->workers = 1;
 	if (!c->path || !c->errors || !c->greeting)
@@ -91,15 +92,16 @@ static int load_greeting(struct parser *p, const struct section *s, struct greet
 	return 0;
 }
 
-static int load_timeout(struct parser *p, const struct section *s, uint64_t *ret)
+/* A duration key (timeout, deadline): from 1ms to 60min. */
+static int load_duration(struct parser *p, const struct section *s, enum key k, uint64_t *ret)
 {
-	const char *v = s->value[KEY_TIMEOUT];
+	const char *v = s->value[k];
 	uint64_t t;
 
 	if (!v)
 		return 0;
 	if (parse_duration_usec(v, &t) < 0 || t < USEC_PER_MSEC || t > 3600 * USEC_PER_SEC) {
-		KEY_ERROR(p, s, KEY_TIMEOUT, "\"%s\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)", v);
+		KEY_ERROR(p, s, k, "\"%s\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)", v);
 		return -EINVAL;
 	}
 	*ret = t;
@@ -116,7 +118,8 @@ static void load_global(struct parser *p, const struct section *s)
 		greeting_unref(c->greeting);
 		c->greeting = g;
 	}
-	load_timeout(p, s, &c->timeout_usec);
+	load_duration(p, s, KEY_TIMEOUT, &c->timeout_usec);
+	load_duration(p, s, KEY_DEADLINE, &c->deadline_usec);
 	if (s->value[KEY_MAX_CLIENTS]) {
 		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0)
 			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d",
@@ -401,14 +404,15 @@ static void check_overlaps(struct parser *p)
 static void load_listener(struct parser *p, struct section *s)
 {
 	struct config *c = p->config;
-	struct listener_config l = { .line = s->line, .timeout_usec = c->timeout_usec };
+	struct listener_config l = { .line = s->line, .timeout_usec = c->timeout_usec, .deadline_usec = c->deadline_usec };
 	bool ok = true;
 
 	ok &= load_socket_kind(p, s, &l) == 0;
 	ok &= ok && check_family_keys(p, s, &l) == 0;
 	ok &= ok && load_addresses(p, s, &l) == 0;
 	ok &= load_greeting(p, s, &l.greeting) == 0;
-	ok &= load_timeout(p, s, &l.timeout_usec) == 0;
+	ok &= load_duration(p, s, KEY_TIMEOUT, &l.timeout_usec) == 0;
+	ok &= load_duration(p, s, KEY_DEADLINE, &l.deadline_usec) == 0;
 	if (ok && !l.greeting)
 		l.greeting = greeting_ref(c->greeting);
 	/* A message-oriented socket sends the greeting whole, in one message. */

@@ -11,6 +11,7 @@
 
 #define CONFIG_DEFAULT_GREETING "Thank you for connecting\n"
 #define CONFIG_DEFAULT_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define CONFIG_DEFAULT_DEADLINE_USEC (60 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_CLIENTS 16384
 #define CONFIG_ERRORS_MAX 100
 #define CONFIG_WORKERS_MAX 64
@@ -21,7 +22,8 @@ struct listener_config {
 	unsigned line; /* of the [name] header */
 	int family, type, protocol;
 	struct greeting *greeting;
-	uint64_t timeout_usec;
+	uint64_t timeout_usec;  /* idle: a client that takes nothing for this long is dropped */
+	uint64_t deadline_usec; /* whole: a client not greeted within this is dropped */
 	struct address *addresses; /* what host (or path) resolved to */
 	size_t n_addresses;
 };
@@ -29,7 +31,7 @@ struct listener_config {
 struct config {
 	char *path;
 	struct greeting *greeting; /* [greetingd]: the default, and for unmatched activated fds */
-	uint64_t timeout_usec;
+	uint64_t timeout_usec, deadline_usec;
 	unsigned max_clients;
 	unsigned workers; /* processes, each with its own SO_REUSEPORT sockets */
 	struct listener_config *listeners;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "policy.h"
 #include "process.h"
 #include "reload.h"
 #include "server.h"
@@ -141,8 +142,9 @@ static void config_print(const struct config *c)
 
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *l = &c->listeners[i];
-		printf("[%s] %s %s, greeting %zu bytes, timeout %llums\n", l->name, family_to_string(l->family),
-		       type_to_string(l->type), l->greeting->size, (unsigned long long)(l->timeout_usec / USEC_PER_MSEC));
+		printf("[%s] %s %s, greeting %zu bytes, timeout %llums, deadline %llums\n", l->name,
+		       family_to_string(l->family), type_to_string(l->type), l->greeting->size,
+		       (unsigned long long)(l->timeout_usec / USEC_PER_MSEC), (unsigned long long)(l->deadline_usec / USEC_PER_MSEC));
 		for (size_t j = 0; j < l->n_addresses; j++)
 			printf("\t%s\n", address_to_string(&l->addresses[j], buf));
 	}
@@ -376,10 +378,15 @@ static int setup_event_loop(struct daemon *d)
 static int serve_connection(struct daemon *d, int fd)
 {
 	const struct listener_config *l = activation_match_connection(d->config, fd);
+	_cleanup_(policy_unrefp) struct policy *p = policy_new(l ? l->name : "connection", d->config, l);
 	int r;
 
-	r = server_add_connection(d->server, fd, l ? l->name : "connection", l ? l->greeting : d->config->greeting,
-				  l ? l->timeout_usec : d->config->timeout_usec);
+	if (!p) {
+		safe_close(fd);
+		log_error_errno(ENOMEM, "cannot serve the connection: %m");
+		return 1;
+	}
+	r = server_add_connection(d->server, fd, p);
 	if (r >= 0)
 		r = sd_event_loop(d->event);
 	return r < 0 ? 1 : 0;

@@ -3,17 +3,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "macro.h"
 #include "policy.h"
 
-struct policy *policy_new(const char *name, struct greeting *greeting, uint64_t timeout_usec)
+struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc)
 {
 	size_t len = strlen(name);
 	struct policy *p = malloc(sizeof(*p) + len + 1);
 
 	if (!p)
 		return NULL;
-	*p = (struct policy){ .refs = 1, .greeting = greeting_ref(greeting), .timeout_usec = timeout_usec };
+	if (lc)
+		*p = (struct policy){ .refs = 1, .greeting = greeting_ref(lc->greeting), .timeout_usec = lc->timeout_usec,
+				      .deadline_usec = lc->deadline_usec };
+	else
+		*p = (struct policy){ .refs = 1, .greeting = greeting_ref(c->greeting), .timeout_usec = c->timeout_usec,
+				      .deadline_usec = c->deadline_usec };
 	memcpy(p->name, name, len + 1);
 	return p;
 }

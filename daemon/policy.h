@@ -1,8 +1,8 @@
 /* What a listener does for its clients, and who a client is.
  *
  * A policy is one listener section's settings as the server applies them:
- * its name, greeting and timeout (and, later, its limits, lists and
- * template). It is shared by reference count between the listening sockets
+ * its name, greeting, timeout and deadline (and, later, its limits, lists
+ * and template). It is shared by reference count between the listening sockets
  * of the section and every client still being served, so a reload swaps a
  * listener's policy at once while clients in flight finish under the one
  * they began with.
@@ -21,11 +21,17 @@
 struct policy {
 	unsigned refs;
 	struct greeting *greeting;
-	uint64_t timeout_usec;
+	uint64_t timeout_usec;  /* idle limit */
+	uint64_t deadline_usec; /* the whole greeting's */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };
 
-struct policy *policy_new(const char *name, struct greeting *greeting, uint64_t timeout_usec);
+struct config;
+struct listener_config;
+
+/* The policy of section lc of c, or with lc NULL, of [greetingd] (for a
+ * socket no section claims), named name. NULL if out of memory. */
+struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc);
 struct policy *policy_ref(struct policy *p);
 struct policy *policy_unref(struct policy *p);
 void policy_unrefp(struct policy **p);

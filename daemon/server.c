@@ -359,7 +359,7 @@ static struct policy **policies_new(const struct config *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		p[i] = policy_new(lc->name, lc->greeting, lc->timeout_usec);
+		p[i] = policy_new(lc->name, c, lc);
 		if (!p[i]) {
 			policies_free(p, i);
 			return NULL;
@@ -431,7 +431,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 		if (!l->unmatched)
 			continue;
 		snprintf(label, sizeof(label), "fd%d", l->fd);
-		l->claim = policy_new(l->fdname ?: label, c->greeting, c->timeout_usec);
+		l->claim = policy_new(l->fdname ?: label, c, NULL);
 		if (!l->claim)
 			r = log_error_errno(ENOMEM, "cannot apply the configuration: %m");
 	}
@@ -515,16 +515,11 @@ int server_apply(struct server *s, const struct config *c)
 	return 0;
 }
 
-int server_add_connection(struct server *s, int fd, const char *name, struct greeting *g, uint64_t timeout_usec)
+int server_add_connection(struct server *s, int fd, struct policy *p)
 {
-	_cleanup_(policy_unrefp) struct policy *p = policy_new(name, g, timeout_usec);
 	union sockaddr_union peer;
 	socklen_t len = sizeof(peer);
 
-	if (!p) {
-		safe_close(fd);
-		return log_error_errno(ENOMEM, "cannot serve the connection: %m");
-	}
 	if (getpeername(fd, &peer.sa, &len) < 0) {
 		safe_close(fd);
 		return log_error_errno(errno, "cannot inspect the connection: %m");

@@ -29,9 +29,10 @@ int server_add_activated(struct server *s, int fd, const char *fdname, const str
 /* Serves c: see server.c. On failure nothing changed; the error is logged. */
 int server_apply(struct server *s, const struct config *c);
 
-/* Greets one already connected client (inetd style) as the section name
- * with greeting g would; the event loop exits when it is done. */
-int server_add_connection(struct server *s, int fd, const char *name, struct greeting *g, uint64_t timeout_usec);
+/* Greets one already connected client (inetd style) under policy p; the
+ * event loop exits when it is done. Takes fd. */
+struct policy;
+int server_add_connection(struct server *s, int fd, struct policy *p);
 
 /* Stops accepting; the event loop exits once clients in flight are done, or
  * after the deadline. */

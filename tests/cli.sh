@@ -23,7 +23,7 @@ pass "greetingd usage errors exit 2 with a message"
 
 expect_status 0 "$GREETINGD" -c "$top_srcdir/conf/greetingd.conf" --test-config
 cat >"$T/want" <<'OUT'
-[seed] inet stream, greeting 25 bytes, timeout 10000ms
+[seed] inet stream, greeting 25 bytes, timeout 10000ms, deadline 60000ms
 	127.0.0.1:12345
 configuration OK
 OUT

@@ -1,6 +1,7 @@
 #!/bin/bash
 # max-clients is a bound, counted per accept; a client that stops reading is
-# dropped with an RST, as greetingd(8) says; a SIGHUP after SIGTERM is ignored.
+# dropped with an RST, as greetingd(8) says; a SIGHUP after SIGTERM is ignored;
+# deadline bounds a slow reader.
 . "$top_srcdir/tests/lib.sh"
 
 head -c 1048576 <(yes 'A greeting far larger than any socket buffer.') >"$T/big.txt"
@@ -51,3 +52,23 @@ awk '/^STOPPING=1/ { stopping = 1 } /READY=1/ && stopping { bad = 1 } END { exit
 	fail "READY=1 after STOPPING=1: $(tr '\n' ' ' <"$NOTIFY_LOG")"
 [ "$(grep -c '^\[big\] listening on' "$DAEMON_LOG")" -eq 1 ] || fail "a SIGHUP after SIGTERM bound sockets again"
 pass "a SIGHUP after SIGTERM is ignored"
+
+# deadline: a reader that keeps reading, but too slowly, is dropped when the
+# deadline comes, although it is never idle for a timeout; a fast reader of
+# the same listener is greeted whole.
+cat >"$T/d.conf" <<CONF
+[slow]
+host = 127.0.0.1
+port = 0
+greeting-file = $T/big.txt
+timeout = 10s
+deadline = 300ms
+CONF
+start_daemon "$T/d.conf"
+expect_greeting "$T/big.txt" 127.0.0.1 "$(port_of slow)"
+# testtool slow takes at least a second for 1 MiB (2 KiB every 2 ms).
+"$TESTTOOL" slow 127.0.0.1 "$(port_of slow)" "$T/big.txt" >"$T/slow.out" 2>&1 && fail "a slow reader outlived its deadline"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'did not take its greeting within its deadline' 10 >/dev/null ||
+	fail "the deadline drop is not logged: $(tail -n 5 "$DAEMON_LOG")"
+stop_daemon
+pass "a steady but slow reader is dropped at its deadline; a fast one is greeted whole"

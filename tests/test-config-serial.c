@@ -333,6 +333,13 @@ static int deserialize_with(const void *buf, size_t size, size_t offset, uint64_
 	return r;
 }
 
+/* The words config_serialize() writes after the global greeting (timeout,
+ * deadline, max_clients, workers) and in a listener between its name and
+ * its address count (line, family, type, protocol, the shared-greeting
+ * flag, set here, timeout, deadline): the offsets below step over them. */
+#define GLOBAL_WORDS 4
+#define LISTENER_WORDS 7
+
 static const uint64_t huge[] = { UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 40, UINT32_MAX, INT32_MAX, 1000000 };
 
 static void test_huge_counts(void **state)
@@ -345,8 +352,8 @@ static void test_huge_counts(void **state)
 	size_t size, esize;
 	_cleanup_free_ void *buf = serialize(c, &size);
 	_cleanup_free_ void *ebuf = NULL;
-	size_t path = 8, greeting = path + 8 + strlen(c->path), n_listeners = greeting + 8 + c->greeting->size + 3 * 8;
-	size_t name = n_listeners + 8, n_addresses = name + 8 + 1 + 6 * 8, sa = n_addresses + 8 + 4 * 8;
+	size_t path = 8, greeting = path + 8 + strlen(c->path), n_listeners = greeting + 8 + c->greeting->size + GLOBAL_WORDS * 8;
+	size_t name = n_listeners + 8, n_addresses = name + 8 + 1 + LISTENER_WORDS * 8, sa = n_addresses + 8 + 4 * 8;
 
 	assert_int_equal(c->listeners[0].n_addresses, 2);
 	/* The offsets are right: the count there is what the config holds. */
@@ -369,7 +376,7 @@ static void test_huge_counts(void **state)
 
 	assert_int_equal(config_load("/nonexistent/greetingd.conf", &e), -EINVAL);
 	ebuf = serialize(e, &esize);
-	size_t n_errors = 8 + 8 + strlen(e->path) + 8 + e->greeting->size + 3 * 8 + 8;
+	size_t n_errors = 8 + 8 + strlen(e->path) + 8 + e->greeting->size + GLOBAL_WORDS * 8 + 8;
 	assert_int_equal(get_word(ebuf, n_errors), 1);
 	for (size_t i = 0; i < ELEMENTSOF(huge); i++)
 		assert_int_equal(deserialize_with(ebuf, esize, n_errors, huge[i]), -EBADMSG);

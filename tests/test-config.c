@@ -76,6 +76,7 @@ static void test_defaults(void **state)
 	assert_int_equal(l->addresses[1].family, AF_INET6);
 	assert_true(IN6_IS_ADDR_UNSPECIFIED(&l->addresses[1].sa.in6.sin6_addr));
 	assert_int_equal(l->timeout_usec, CONFIG_DEFAULT_TIMEOUT_USEC);
+	assert_int_equal(l->deadline_usec, CONFIG_DEFAULT_DEADLINE_USEC);
 	assert_int_equal(c->max_clients, CONFIG_DEFAULT_MAX_CLIENTS);
 	assert_memory_equal(l->greeting->data, CONFIG_DEFAULT_GREETING, strlen(CONFIG_DEFAULT_GREETING));
 }
@@ -220,8 +221,8 @@ static void test_greetings(void **state)
 	fclose(f);
 
 	snprintf(text, sizeof(text),
-		 "[greetingd]\ngreeting = global\\r\\n\ntimeout = 500ms\nmax-clients = 10\n"
-		 "[a]\nport = 1\n[b]\nport = 2\ngreeting = tab\\there \\\\ \\x41\\x7e\ntimeout = 2min\n"
+		 "[greetingd]\ngreeting = global\\r\\n\ntimeout = 500ms\ndeadline = 5s\nmax-clients = 10\n"
+		 "[a]\nport = 1\n[b]\nport = 2\ngreeting = tab\\there \\\\ \\x41\\x7e\ntimeout = 2min\ndeadline = 3min\n"
 		 "[c]\nport = 3\ngreeting-file = %s\n[d]\nport = 4\ngreeting-file = hello.txt\n", path);
 	snprintf(path, sizeof(path), "%s/t.conf", dir);
 	f = fopen(path, "w");
@@ -238,6 +239,8 @@ static void test_greetings(void **state)
 	assert_int_equal(c->listeners[1].greeting->size, 13);
 	assert_memory_equal(c->listeners[1].greeting->data, "tab\there \\ A~", 13);
 	assert_int_equal(c->listeners[1].timeout_usec, 120 * USEC_PER_SEC);
+	assert_int_equal(c->listeners[0].deadline_usec, 5 * USEC_PER_SEC); /* inherited */
+	assert_int_equal(c->listeners[1].deadline_usec, 180 * USEC_PER_SEC);
 	assert_memory_equal(c->listeners[2].greeting->data, "from a file\n", 12);
 	assert_memory_equal(c->listeners[3].greeting->data, "from a file\n", 12); /* relative to t.conf */
 
@@ -307,6 +310,8 @@ static void test_errors_values(void **state)
 	EXPECT_ERROR("[a]\nport = 7\ngreeting-file = /\n", "t.conf:3: greeting-file: cannot read /: Is a directory");
 	EXPECT_ERROR("[a]\nport = 7\ntimeout = soon\n",
 		     "t.conf:3: timeout: \"soon\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)");
+	EXPECT_ERROR("[a]\nport = 7\ndeadline = 0\n",
+		     "t.conf:3: deadline: \"0\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)");
 	EXPECT_ERROR("[a]\nport = 7\ntimeout = 61min\n",
 		     "t.conf:3: timeout: \"61min\" is not a duration between 1ms and 60min (e.g. 10s, 500ms, 2min)");
 	EXPECT_ERROR("[greetingd]\nmax-clients = 0\n[a]\nport = 7\n",
@@ -322,7 +327,7 @@ static void test_errors_structure(void **state)
 		     "t.conf:1: port: key outside any section: put it under [greetingd] or a listener's [name]");
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		     "greeting-file, timeout");
+		     "greeting-file, timeout, deadline");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
 	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 3\n", "t.conf:3: max-clients: only valid in [greetingd]");
 	EXPECT_ERROR("[a]\nport = 7\nport = 8\n", "t.conf:3: port: already set at line 2");
@@ -394,7 +399,7 @@ static void test_errors_all_reported(void **state)
 	/* Every error of the file in one run, in file order for each pass. */
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		      "greeting-file, timeout",
+		      "greeting-file, timeout, deadline",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
 		      "t.conf:5: type: \"datagram\" is not one of stream, dgram or seqpacket");
