@@ -1,10 +1,14 @@
 /* Logging to stderr. Under systemd, stderr is a stream to the journal
  * (JOURNAL_STREAM names it) and each line carries a <N> priority prefix;
- * elsewhere lines are plain text. Each line is one write(2). */
+ * elsewhere lines are plain text. Each line is one write(2), made only if
+ * it cannot block: a line that would wait is dropped and counted. */
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -12,6 +16,8 @@
 
 static int max_level = LOG_INFO;
 static bool journal_prefix;
+static bool stderr_is_socket;     /* the journal's stream, usually */
+static unsigned long dropped_lines; /* since the last line written */
 static char line_prefix[32]; /* "worker N: " in workers after the first */
 
 void log_setup(void)
@@ -22,6 +28,7 @@ void log_setup(void)
 
 	journal_prefix = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
 			 st.st_dev == dev && st.st_ino == ino;
+	stderr_is_socket = fstat(STDERR_FILENO, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 void log_set_max_level(int level)
@@ -82,20 +89,53 @@ static size_t copy_escaped(char *out, size_t max, const char *text)
 	return n;
 }
 
+/* Writes one line, never waiting: a log reader that does not read (a stuck
+ * journal, a paused pager) costs log lines, never serving. A stream socket
+ * (the journal's) takes send(MSG_DONTWAIT); a pipe takes a write of at most
+ * PIPE_BUF bytes whole, without blocking, once poll() says it is writable. */
+static bool write_line(const char *line, size_t n)
+{
+	struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
+
+	if (stderr_is_socket)
+		return send(STDERR_FILENO, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) && write(STDERR_FILENO, line, n) == (ssize_t)n;
+}
+
+/* A line of at most PIPE_BUF bytes: "<N>", the worker's prefix, message. */
+static size_t format_line(char line[static PIPE_BUF], int level, const char *message)
+{
+	size_t n = 0;
+
+	if (journal_prefix)
+		n = (size_t)snprintf(line, PIPE_BUF, "<%d>", level);
+	n += (size_t)snprintf(line + n, PIPE_BUF - n, "%s", line_prefix);
+	n += copy_escaped(line + n, PIPE_BUF - n - 1, message);
+	line[n++] = '\n';
+	return n;
+}
+
 _printf_(3, 0) static int log_write(int level, int error, const char *format, va_list ap)
 {
-	char message[2048], line[4 * sizeof(message) + 64];
-	int n = 0;
+	char message[2048], line[PIPE_BUF];
+	size_t n;
 
 	errno = error < 0 ? -error : error; /* for %m */
 	if (vsnprintf(message, sizeof(message), format, ap) < 0)
 		message[0] = '\0';
-	if (journal_prefix)
-		n = snprintf(line, sizeof(line), "<%d>", level);
-	n += snprintf(line + n, sizeof(line) - n, "%s", line_prefix);
-	n += (int)copy_escaped(line + n, sizeof(line) - n - 1, message);
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	if (dropped_lines > 0) {
+		char notice[128];
+		snprintf(notice, sizeof(notice), "%lu log lines dropped: standard error was not being read", dropped_lines);
+		n = format_line(line, LOG_WARNING, notice);
+		if (!write_line(line, n)) {
+			dropped_lines++;
+			return error < 0 ? error : -error;
+		}
+		dropped_lines = 0;
+	}
+	n = format_line(line, level, message);
+	if (!write_line(line, n))
+		dropped_lines++;
 	return error < 0 ? error : -error;
 }
 

@@ -235,34 +235,35 @@ static void reload_end(struct daemon *d, bool ok)
 	}
 }
 
-/* The reading child has answered: apply here, then hand it to the workers. */
-static void on_reload_read(void *userdata, int memfd)
-{
-	struct daemon *d = userdata;
-	struct config *c;
-
-	d->reload = reload_free(d->reload);
-	c = memfd < 0 ? NULL : config_received(memfd);
-	if (!c || config_switch(d, c) < 0) {
-		safe_close(memfd);
-		reload_end(d, false);
-		return;
-	}
-	d->awaiting_workers = d->workers && workers_send_config(d->workers, memfd) > 0;
-	safe_close(memfd);
-	if (!d->awaiting_workers)
-		reload_end(d, true);
-}
-
 /* Every worker has answered the configuration the first sent. */
 static void on_workers_acknowledged(void *userdata, unsigned failed)
 {
 	struct daemon *d = userdata;
 
 	d->awaiting_workers = false;
-	if (failed > 0)
+	if (failed > 0 && !server_stopping(d->server))
 		log_error("%u workers kept their old configuration: restart greetingd to bring them in line", failed);
 	reload_end(d, failed == 0);
+}
+
+/* The reading child has answered: apply here, then hand it to the workers. */
+static void on_reload_read(void *userdata, int memfd)
+{
+	struct daemon *d = userdata;
+	struct config *c;
+	unsigned failed = 0;
+
+	d->reload = reload_free(d->reload);
+	c = memfd < 0 || server_stopping(d->server) ? NULL : config_received(memfd);
+	if (!c || config_switch(d, c) < 0) {
+		safe_close(memfd);
+		reload_end(d, false);
+		return;
+	}
+	d->awaiting_workers = d->workers && workers_send_config(d->workers, memfd, &failed) > 0;
+	safe_close(memfd);
+	if (!d->awaiting_workers)
+		on_workers_acknowledged(d, failed);
 }
 
 static void reload_begin(struct daemon *d)
@@ -328,6 +329,7 @@ static void on_worker_died(void *userdata, const siginfo_t *si)
 	d->worker_failed = true;
 	(void)sd_notify(0, "STOPPING=1");
 	workers_stop(d->workers);
+	d->reload = reload_free(d->reload); /* nothing is applied once stopping */
 	server_stop(d->server, STOP_DEADLINE_USEC);
 }
 

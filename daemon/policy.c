@@ -54,17 +54,18 @@ static void address_from_sockaddr(const struct sockaddr *sa, socklen_t len, stru
 const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX])
 {
 	struct address a = { .len = sizeof(a.sa) };
-	struct ucred cred;
+	struct ucred cred = {};
 	socklen_t len = sizeof(cred);
 
-	if (ctx->peer) {
+	if (ctx->peer)
 		address_from_sockaddr(ctx->peer, ctx->peer_len, &a);
-		return address_to_string(&a, buf);
-	}
-	if (getpeername(ctx->fd, &a.sa.sa, &a.len) < 0)
+	else if (getpeername(ctx->fd, &a.sa.sa, &a.len) < 0)
 		return strcpy(buf, "(gone)");
-	a.family = a.sa.sa.sa_family;
-	if (a.family == AF_UNIX && getsockopt(ctx->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	else
+		a.family = a.sa.sa.sa_family;
+	/* A unix stream peer is usually unnamed: the process says more. A
+	 * datagram's fd is the listening socket, which has no peer process. */
+	if (a.family == AF_UNIX && getsockopt(ctx->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
 		snprintf(buf, ADDRESS_STRING_MAX, "pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
 	else
 		address_to_string(&a, buf);

@@ -394,6 +394,12 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 
 			if (s->inet_only && bound.family == AF_UNIX)
 				continue;
+			if (s->reuseport && bound.family != AF_UNIX && address_port(&bound) == 0) {
+				/* The file may say workers = 1 for the next start; these run now. */
+				r = log_error_errno(EINVAL, "[%s] port 0 would give each running worker another port; name one",
+						    lc->name);
+				break;
+			}
 			l = find_unclaimed(s, lc, policies[i], &lc->addresses[j]);
 			if (l) {
 				if (!l->claim)

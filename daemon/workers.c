@@ -145,9 +145,8 @@ static int on_answer(sd_event_source *es, int fd, uint32_t revents, void *userda
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n != sizeof(answer)) {
-		/* Gone: its exit is handled by on_worker_exit. */
+		/* Gone: its exit, which follows (on_worker_exit), is a death, not an answer. */
 		k->io = sd_event_source_disable_unref(k->io);
-		acknowledged(k, false);
 		return 0;
 	}
 	if (answer < 0)
@@ -232,7 +231,7 @@ struct server_counters *workers_counters(struct workers *w)
 	return w->counters;
 }
 
-unsigned workers_send_config(struct workers *w, int memfd)
+unsigned workers_send_config(struct workers *w, int memfd, unsigned *ret_failed)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -258,6 +257,7 @@ unsigned workers_send_config(struct workers *w, int memfd)
 		k->awaited = true;
 		w->awaited++;
 	}
+	*ret_failed = w->failed;
 	return w->awaited;
 }
 

@@ -36,9 +36,10 @@ int workers_attach(struct workers *w, sd_event *e, const struct workers_callback
 unsigned workers_index(const struct workers *w);    /* 0 in the first */
 struct server_counters *workers_counters(struct workers *w); /* one slot per worker, shared */
 
-/* The first: hands the configuration in memfd to every worker; the
- * acknowledged callback follows. Returns the number of workers asked. */
-unsigned workers_send_config(struct workers *w, int memfd);
+/* The first: hands the configuration in memfd to every worker. Returns the
+ * number of workers asked, whose answers the acknowledged callback sums
+ * up; *ret_failed: those it could not even ask (counted there too). */
+unsigned workers_send_config(struct workers *w, int memfd, unsigned *ret_failed);
 
 /* The first: SIGTERM to every worker still running, and wait for them. */
 void workers_stop(struct workers *w);

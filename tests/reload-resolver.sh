@@ -50,3 +50,33 @@ awk '/RELOADING=1/ { if (open) bad = 1; open = 1 } /READY=1/ { open = 0 } END { 
 	fail "RELOADING=1 and READY=1 out of order: $(tr '\n' ' ' <"$NOTIFY_LOG")"
 stop_daemon
 pass "the slow reload failed with file:line: key; the SIGHUP that came meanwhile applied the file after it"
+
+# A worker dies while a reload waits for a slow (but answering) resolver:
+# greetingd stops, and the reload's answer, when it comes, applies nothing:
+# no socket is bound once stopping. A unix client that never reads keeps the
+# stop waiting (up to its 5 s deadline) past the resolver's answer.
+"$TESTTOOL" dns-slow 127.0.0.2 53 1000 >"$T/dns.out" &
+PIDS+=("$!")
+"$TESTTOOL" wait-file "$T/dns.out" bound 10 >/dev/null || fail "the slow resolver did not start"
+printf 'nameserver 127.0.0.2\noptions timeout:5 attempts:1\n' >"$T/resolv.conf"
+head -c 1048576 <(yes 'A greeting far larger than any socket buffer.') >"$T/big.txt"
+printf '[greetingd]\nworkers = 2\ntimeout = 60s\n[tcp]\nhost = 127.0.0.1\nport = %s\n[big]\npath = %s\ngreeting-file = %s\n' \
+	"$port" "$T/big.sock" "$T/big.txt" >"$T/w.conf"
+start_daemon "$T/w.conf"
+worker=$(pgrep -P "$DAEMON_PID")
+"$TESTTOOL" stall "$T/big.sock" 0 1 60 >"$T/stall.out" &
+PIDS+=("$!")
+"$TESTTOOL" wait-file "$T/stall.out" 'stalling 1' 10 >/dev/null || fail "stall did not start"
+printf '[slow]\nhost = slow.example\nport = %s\n' $((port + 1)) >>"$T/w.conf"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "reloading $T/w.conf" 10 >/dev/null || fail "no reload began"
+kill -KILL "$worker"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'exited unexpectedly (signal 9): stopping' 10 >/dev/null || fail "the dead worker went unnoticed"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+[ "$rc" -eq 1 ] || fail "exit status $rc after a worker died, expected 1"
+grep -q '^\[slow\] listening on' "$DAEMON_LOG" && fail "a reload was applied while stopping: $(tail -n 8 "$DAEMON_LOG")"
+grep -q 'kept their old configuration' "$DAEMON_LOG" && fail "a dead worker was taken for one that refused a reload"
+awk '/^STOPPING=1/ { stopping = 1 } /READY=1/ && stopping { bad = 1 } END { exit bad }' "$NOTIFY_LOG" ||
+	fail "READY=1 after STOPPING=1: $(tr '\n' ' ' <"$NOTIFY_LOG")"
+pass "a worker's death during a reload stops greetingd; the reload applies nothing"

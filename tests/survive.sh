@@ -75,3 +75,24 @@ expect_greeting "$T/want" --unix "$T/s.sock"
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "greetingd died of SIGUSR2 or SIGALRM"
 stop_daemon
 pass "SIGUSR1 logs the counters; SIGUSR2 and SIGALRM are ignored"
+
+# 4. stderr on a pipe whose reader is there but never reads (a stuck
+# journal, a paused pager): once the pipe is full, log lines are dropped and
+# counted, and serving goes on. Each SIGUSR1 writes a line; 200 of them
+# overfill the 4 KiB pipe many times.
+mkfifo "$T/full.fifo"
+"$TESTTOOL" fifo-hold "$T/full.fifo" >"$T/hold.out" &
+PIDS+=("$!")
+"$TESTTOOL" wait-file "$T/hold.out" holding 10 >/dev/null || fail "the stuck reader did not start"
+notify_collector
+NOTIFY_SOCKET=$T/notify$DAEMONS.sock "$GREETINGD" -c "$T/s.conf" 2>"$T/full.fifo" >&2 &
+DAEMON_PID=$!
+PIDS+=("$DAEMON_PID")
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 >/dev/null || fail "greetingd did not become ready"
+for i in $(seq 1 200); do
+	kill -USR1 "$DAEMON_PID"
+	"$GREET" -w 2s --unix "$T/s.sock" >"$T/got" 2>"$T/greet.err" ||
+		fail "client $i not greeted while stderr is full: $(cat "$T/greet.err"); greetingd waits in $(cat "/proc/$DAEMON_PID/wchan")"
+done
+stop_daemon
+pass "a log reader that does not read costs log lines, never a client"

@@ -44,7 +44,14 @@
  *                                   client "client done: received N bytes"
  *   listen-unix PATH TYPE           another program on a socket path: binds PATH
  *                                   (stream, dgram or seqpacket), prints "listening",
- *                                   then answers each client "testtool\n" until killed */
+ *                                   then answers each client "testtool\n" until killed
+ *   fifo-hold PATH                  opens the FIFO PATH for reading, shrinks it to 4 KiB,
+ *                                   prints "holding", and never reads: a log reader
+ *                                   that is there but stuck; runs until killed
+ *   dns-slow HOST PORT MS           a DNS server on HOST:PORT (UDP) that answers every
+ *                                   A query with 127.0.0.1 (others with no address),
+ *                                   each MS milliseconds after it came; prints "bound";
+ *                                   runs until killed */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -802,6 +809,56 @@ static int cmd_trickle(int argc, char *argv[])
 	}
 }
 
+static int cmd_fifo_hold(int argc, char *argv[])
+{
+	int fd = open(argv[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || fcntl(fd, F_SETPIPE_SZ, 4096) < 0)
+		die("fifo-hold %s: %s", argv[2], strerror(errno));
+	printf("holding\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static int cmd_dns_slow(int argc, char *argv[])
+{
+	struct address a = resolve(argv[2], argv[3]);
+	unsigned delay = number(argv[4]);
+	int fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, &a.sa.sa, a.len) < 0)
+		die("dns-slow: cannot bind: %s", strerror(errno));
+	printf("bound\n");
+	fflush(stdout);
+	for (;;) {
+		static const unsigned char answer[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1 };
+		unsigned char q[512 + sizeof(answer)];
+		union sockaddr_union from;
+		socklen_t len = sizeof(from);
+		ssize_t n = recvfrom(fd, q, 512, 0, &from.sa, &len);
+		size_t end = 12;
+
+		if (n < 12)
+			continue;
+		while (end < (size_t)n && q[end] != 0) /* the question's name, label by label */
+			end += q[end] + 1u;
+		if (end + 5 > (size_t)n)
+			continue;
+		end += 5; /* the root label, QTYPE, QCLASS */
+		(void)poll(NULL, 0, (int)delay); /* the slowness this server is for */
+		q[2] = 0x81; /* a response, recursion desired */
+		q[3] = 0x80; /* recursion available, no error */
+		q[6] = q[7] = q[8] = q[9] = q[10] = q[11] = 0;
+		if (q[end - 4] == 0 && q[end - 3] == 1) { /* QTYPE A */
+			memcpy(q + end, answer, sizeof(answer));
+			q[7] = 1;
+			end += sizeof(answer);
+		}
+		(void)sendto(fd, q, end, 0, &from.sa, len);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct {
@@ -814,7 +871,8 @@ int main(int argc, char *argv[])
 		{ "write-first", 4, cmd_write_first }, { "stall", 4, cmd_stall },
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
-		{ "udp-sink", 2, cmd_udp_sink },
+		{ "udp-sink", 2, cmd_udp_sink },        { "fifo-hold", 1, cmd_fifo_hold },
+		{ "dns-slow", 3, cmd_dns_slow },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 		{ "send-from", 2, cmd_send_from },     { "trickle", 2, cmd_trickle },

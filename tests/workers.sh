@@ -67,3 +67,35 @@ wait "$DAEMON_PID" || rc=$?
 [ "$rc" -eq 1 ] || fail "exit status $rc after a worker died, expected 1"
 grep -q "^worker $worker exited unexpectedly (signal 9): stopping" "$DAEMON_LOG" || fail "a dead worker is not logged"
 pass "a worker that dies stops the service, exit 1"
+
+# A worker that dies before it answers a reload is a death, not a refusal:
+# no "kept their old configuration", no READY=1 after STOPPING=1.
+start_daemon "$T/w.conf"
+worker=$(pgrep -P "$DAEMON_PID")
+kill -STOP "$worker"
+printf '[extra]\npath = %s\n' "$T/extra.sock" >>"$T/w.conf"
+kill -HUP "$DAEMON_PID"
+# The first has applied it (its own new socket) and now waits for the worker.
+"$TESTTOOL" wait-file "$DAEMON_LOG" '[extra] listening on' 10 >/dev/null || fail "the first did not apply the reload"
+kill -KILL "$worker"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+[ "$rc" -eq 1 ] || fail "exit status $rc after a worker died mid-reload, expected 1"
+grep -q 'kept their old configuration' "$DAEMON_LOG" && fail "a dead worker was taken for one that refused the reload"
+awk '/^STOPPING=1/ { stopping = 1 } /READY=1/ && stopping { bad = 1 } END { exit bad }' "$NOTIFY_LOG" ||
+	fail "READY=1 after STOPPING=1: $(tr '\n' ' ' <"$NOTIFY_LOG")"
+pass "a worker that dies during a reload stops the service; no READY=1 follows"
+
+# Running workers and a reload whose file says workers = 1 with port 0: the
+# running workers would each get another port, so the reload is refused.
+write_config first
+start_daemon "$T/w.conf"
+sed -i 's/^workers = 2$/workers = 1/' "$T/w.conf"
+printf '[any]\nhost = 127.0.0.1\nport = 0\n' >>"$T/w.conf"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 2 >/dev/null || fail "no READY=1 after the reload"
+grep -q '^\[any\] port 0 would give each running worker another port; name one' "$DAEMON_LOG" ||
+	fail "port 0 under running workers was not refused: $(tail -n 5 "$DAEMON_LOG")"
+grep -q '\[any\] listening on' "$DAEMON_LOG" && fail "[any] was bound"
+stop_daemon
+pass "a reload cannot give running workers a port 0 each"
