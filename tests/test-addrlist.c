@@ -1,7 +1,9 @@
 /* addrlist.c: prefixes parsed, refused with their messages, printed back;
- * lists added to, copied and cleared; longest-prefix matching, its ties and
- * IPv4-mapped sources, and thousands of random prefixes checked against a
- * brute-force reference. */
+ * lists added to, copied and cleared, whole or not at all when memory runs
+ * out; longest-prefix matching, its ties and IPv4-mapped sources, and
+ * thousands of random prefixes checked against a brute-force reference,
+ * without one allocation. The allocator is wrapped (-Wl,--wrap) to count
+ * allocations and fail them on demand. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,42 @@
 
 #include "addrlist.h"
 #include "macro.h"
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__real_reallocarray(void *p, size_t n, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+void *__wrap_reallocarray(void *p, size_t n, size_t size);
+
+static unsigned allocations;
+static bool allocations_fail;
+
+void *__wrap_malloc(size_t size)
+{
+	allocations++;
+	return allocations_fail ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	allocations++;
+	return allocations_fail ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	allocations++;
+	return allocations_fail ? NULL : __real_realloc(p, size);
+}
+
+void *__wrap_reallocarray(void *p, size_t n, size_t size)
+{
+	allocations++;
+	return allocations_fail ? NULL : __real_reallocarray(p, n, size);
+}
 
 /* The caller's tags, as greetingd's allow/deny will use them. */
 #define ALLOW 1
@@ -110,6 +148,28 @@ static void test_parse_error_truncated(void **state)
 	assert_string_equal(err, "192.0.2");
 }
 
+static void test_contains(void **state)
+{
+	struct prefix p;
+	char err[256];
+	uint8_t v4[4] = { 192, 0, 2, 255 }, v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+
+	assert_int_equal(prefix_parse("192.0.2.0/24", &p, err, sizeof(err)), 0);
+	assert_true(prefix_contains(&p, AF_INET, v4));
+	v4[2] = 3;
+	assert_false(prefix_contains(&p, AF_INET, v4));
+	assert_false(prefix_contains(&p, AF_INET6, v6));
+	assert_int_equal(prefix_parse("2001:db8::/31", &p, err, sizeof(err)), 0);
+	assert_true(prefix_contains(&p, AF_INET6, v6));
+	v6[3] = 0xb9;
+	assert_true(prefix_contains(&p, AF_INET6, v6));
+	v6[3] = 0xba;
+	assert_false(prefix_contains(&p, AF_INET6, v6));
+	assert_int_equal(prefix_parse("::/0", &p, err, sizeof(err)), 0);
+	assert_true(prefix_contains(&p, AF_INET6, v6));
+	assert_false(prefix_contains(&p, AF_INET, v4));
+}
+
 static void test_add(void **state)
 {
 	struct addrlist l = {};
@@ -158,6 +218,34 @@ union sockaddr_inet {
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
 };
+
+static void test_out_of_memory(void **state)
+{
+	struct addrlist l = {}, copy = {};
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000007) };
+	char err[256];
+	struct prefix p;
+	int tag;
+
+	/* Eight fit in the first allocation: the ninth needs another. */
+	assert_int_equal(addrlist_add(&l, "10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 10.0.0.7", ALLOW, err,
+				      sizeof(err)), 0);
+	addrlist_seal(&l);
+	allocations_fail = true;
+	assert_int_equal(addrlist_add(&l, "10.0.0.8 10.0.0.9 10.0.0.10", DENY, err, sizeof(err)), -ENOMEM);
+	assert_int_equal(addrlist_copy(&copy, &l), -ENOMEM);
+	allocations_fail = false;
+	assert_string_equal(err, "out of memory");
+	assert_int_equal(addrlist_size(&l), 7);
+	assert_int_equal(addrlist_size(&copy), 0);
+	for (size_t i = 0; i < addrlist_size(&l); i++) {
+		addrlist_get(&l, i, &p, &tag);
+		assert_int_equal(tag, ALLOW);
+	}
+	/* Still sealed: matching works on it as it was. */
+	assert_true(addrlist_match(&l, (struct sockaddr *)&in, sizeof(in), NULL));
+	addrlist_free(&l);
+}
 
 static socklen_t sockaddr_from_string(const char *text, union sockaddr_inet *ret)
 {
@@ -354,6 +442,17 @@ static void random_address(int family, const uint8_t networks[][16], uint8_t *re
 		ret[rng() % size] ^= (uint8_t)(1u << (rng() % 8));
 }
 
+/* Bit by bit, sharing no code with addrlist.c. */
+static bool reference_contains(const struct prefix *p, int family, const uint8_t *bytes)
+{
+	if (p->family != family)
+		return false;
+	for (unsigned bit = 0; bit < p->len; bit++)
+		if ((p->bytes[bit / 8] ^ bytes[bit / 8]) & (0x80 >> (bit % 8)))
+			return false;
+	return true;
+}
+
 /* The reference: every prefix looked at, longest wins, tags OR'ed. */
 static bool reference_match(const struct prefix *prefixes, const int *tags, size_t n, int family,
 			    const uint8_t *bytes, struct addrlist_match *ret)
@@ -361,7 +460,7 @@ static bool reference_match(const struct prefix *prefixes, const int *tags, size
 	bool found = false;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!prefix_contains(&prefixes[i], family, bytes))
+		if (!reference_contains(&prefixes[i], family, bytes))
 			continue;
 		if (!found || prefixes[i].len > ret->len) {
 			*ret = (struct addrlist_match){ .family = family, .len = prefixes[i].len };
@@ -398,7 +497,7 @@ static void test_match_random(void **state)
 		random_address(p->family, networks[f], p->bytes);
 		/* Not /0, and so some sources match nothing (/0 is test_match_extremes'). */
 		p->len = 4 + (unsigned)(rng() % (f ? 125 : 29));
-		/* Masked by hand: prefix_contains() of the same address at full length is the mask. */
+		/* Masked by hand. */
 		for (unsigned bit = p->len; bit < (f ? 128u : 32u); bit++)
 			p->bytes[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
 		tags[i] = (int)(rng() % 4);
@@ -407,10 +506,12 @@ static void test_match_random(void **state)
 		if (prefix_parse(buf, &parsed, err, sizeof(err)) < 0)
 			fail_msg("%s: %s", buf, err);
 		assert_memory_equal(&parsed, p, sizeof(parsed));
+		assert_true(prefix_contains(p, p->family, p->bytes));
 		assert_int_equal(addrlist_add(&l, buf, tags[i], err, sizeof(err)), 0);
 	}
 	addrlist_seal(&l);
 	assert_int_equal(addrlist_size(&l), N_PREFIXES);
+	unsigned allocations_before = allocations;
 
 	for (size_t i = 0; i < N_SOURCES; i++) {
 		unsigned f = rng() % 2;
@@ -444,6 +545,7 @@ static void test_match_random(void **state)
 		assert_int_equal(got.len, want.len);
 		assert_int_equal(got.tags, want.tags);
 	}
+	assert_int_equal(allocations, allocations_before);
 	/* The sources were near enough to the prefixes to test something. */
 	assert_true(hits > N_SOURCES / 4);
 	assert_true(hits < N_SOURCES);
@@ -458,7 +560,9 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_parse_error_truncated),
+		cmocka_unit_test(test_contains),
 		cmocka_unit_test(test_add),
+		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_match_longest),
 		cmocka_unit_test(test_match_extremes),
 		cmocka_unit_test(test_match_ties),
