@@ -56,7 +56,8 @@ static int prefix_length_parse(const char *s, size_t size, unsigned *ret)
 }
 
 /* prefix_parse() over word[0, size): words of a config line are not NUL-terminated. */
-static int prefix_parse_n(const char *word, size_t size, struct prefix *ret, char *err, size_t errlen)
+static int prefix_parse_n(const char *word, size_t size, struct prefix *ret, char *err,
+			  size_t errlen)
 {
 	const char *slash = memchr(word, '/', size);
 	size_t address_size = slash ? (size_t)(slash - word) : size;
@@ -89,12 +90,15 @@ static int prefix_parse_n(const char *word, size_t size, struct prefix *ret, cha
 		size_t len_size = size - address_size - 1;
 
 		if (prefix_length_parse(slash + 1, len_size, &p.len) < 0) {
-			snprintf(err, errlen, "%.*s: the prefix length after \"/\" must be a number of bits", w, word);
+			snprintf(err, errlen,
+				 "%.*s: the prefix length after \"/\" must be a number of bits", w,
+				 word);
 			return -EINVAL;
 		}
 		if (p.len > family_bits(p.family)) {
-			snprintf(err, errlen, "/%.*s is longer than an %s address (%u bits)", (int)MIN(len_size, 64u),
-				 slash + 1, family_name(p.family), family_bits(p.family));
+			snprintf(err, errlen, "/%.*s is longer than an %s address (%u bits)",
+				 (int)MIN(len_size, 64u), slash + 1, family_name(p.family),
+				 family_bits(p.family));
 			return -EINVAL;
 		}
 	}
@@ -108,7 +112,8 @@ static int prefix_parse_n(const char *word, size_t size, struct prefix *ret, cha
 		prefix_to_string(&v4, buf, sizeof(buf));
 		if (!slash)
 			*strchr(buf, '/') = '\0';
-		snprintf(err, errlen, "%.*s is an IPv4-mapped IPv6 address: write it as IPv4 (%s)", w, word, buf);
+		snprintf(err, errlen, "%.*s is an IPv4-mapped IPv6 address: write it as IPv4 (%s)",
+			 w, word, buf);
 		return -EINVAL;
 	}
 
@@ -185,18 +190,17 @@ static void key_from_bytes(int family, const uint8_t *bytes, uint64_t *ret_hi, u
 	}
 }
 
-/* Keeps the first len of the 128 bits (len counted in the family's bits:
- * IPv4's 32 are the top 32 of the key, so the same masking serves). */
-static void key_mask(unsigned len, uint64_t *hi, uint64_t *lo)
+/* The first len of the 128 bits, as a mask (len counted in the family's
+ * bits: IPv4's 32 are the top 32 of the key, so the same mask serves). */
+static void key_netmask(unsigned len, uint64_t *ret_hi, uint64_t *ret_lo)
 {
-	if (len == 0) {
-		*hi = 0;
-		*lo = 0;
-	} else if (len <= 64) {
-		*hi &= UINT64_MAX << (64 - len);
-		*lo = 0;
-	} else
-		*lo &= UINT64_MAX << (128 - len);
+	*ret_hi = len == 0 ? 0 : len >= 64 ? UINT64_MAX : UINT64_MAX << (64 - len);
+	*ret_lo = len <= 64 ? 0 : UINT64_MAX << (128 - len);
+}
+
+static bool key_less(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo)
+{
+	return ahi < bhi || (ahi == bhi && alo < blo);
 }
 
 static struct addrlist_family *list_family(struct addrlist *l, int family)
@@ -214,10 +218,17 @@ int addrlist_add_prefix(struct addrlist *l, const struct prefix *p, int tag)
 	assert(tag >= 0 && tag <= ADDRLIST_TAG_MAX);
 	f = list_family(l, p->family);
 	if (f->n == f->allocated) {
-		/* Runs index entries with 32 bits. */
 		size_t allocated = f->allocated ? 2 * f->allocated : 8;
-		if (allocated > UINT32_MAX)
-			return -ENOMEM;
+		struct addrlist_point *points;
+
+		/* The points first: an entry never lacks its two. */
+		if (f->points_allocated < 2 * allocated) {
+			points = reallocarray(f->points, 2 * allocated, sizeof(*points));
+			if (!points)
+				return -ENOMEM;
+			f->points = points;
+			f->points_allocated = 2 * allocated;
+		}
 		e = reallocarray(f->entries, allocated, sizeof(*e));
 		if (!e)
 			return -ENOMEM;
@@ -264,34 +275,105 @@ int addrlist_add(struct addrlist *l, const char *value, int tag, char *err, size
 	return r;
 }
 
+/* By first address, and a prefix before the longer ones it holds. */
 static int entry_compare(const void *a, const void *b)
 {
 	const struct addrlist_entry *x = a, *y = b;
 
-	if (x->len != y->len)
-		return x->len > y->len ? -1 : 1; /* longest first */
 	if (x->hi != y->hi)
 		return x->hi < y->hi ? -1 : 1;
 	if (x->lo != y->lo)
 		return x->lo < y->lo ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
 	return (x->tag > y->tag) - (x->tag < y->tag);
 }
 
+static bool entry_same_prefix(const struct addrlist_entry *a, const struct addrlist_entry *b)
+{
+	return a->hi == b->hi && a->lo == b->lo && a->len == b->len;
+}
+
+/* A prefix still open in the sweep: its last address and what it matches. */
+struct open_prefix {
+	uint64_t last_hi, last_lo;
+	uint32_t tags;
+	uint8_t len;
+};
+
+/* An interval starts at (hi, lo) with value (tags, len). One starting where
+ * the previous one did replaces it (the later is the more specific), and
+ * one that matches like its predecessor is no interval of its own. */
+static void point_add(struct addrlist_family *f, uint64_t hi, uint64_t lo, uint32_t tags,
+		      uint8_t len)
+{
+	struct addrlist_point *p;
+
+	if (f->n_points > 0 && f->points[f->n_points - 1].hi == hi &&
+	    f->points[f->n_points - 1].lo == lo)
+		f->n_points--;
+	if (f->n_points > 0 && f->points[f->n_points - 1].tags == tags &&
+	    f->points[f->n_points - 1].len == len)
+		return;
+	if (f->n_points == 0 && tags == 0)
+		return; /* before the first point, nothing matches anyway */
+	assert(f->n_points < f->points_allocated);
+	p = &f->points[f->n_points++];
+	*p = (struct addrlist_point){ .hi = hi, .lo = lo, .tags = tags, .len = len };
+}
+
+/* Closes the open prefixes that end before (hi, lo), or all of them: after
+ * each, the address space goes back to the prefix that holds it. */
+static void sweep_close(struct addrlist_family *f, struct open_prefix *stack, size_t *depth,
+			bool all, uint64_t hi, uint64_t lo)
+{
+	while (*depth > 0) {
+		const struct open_prefix *top = &stack[*depth - 1];
+		uint64_t next_hi = top->last_hi, next_lo = top->last_lo + 1;
+
+		if (!all && !key_less(top->last_hi, top->last_lo, hi, lo))
+			return;
+		(*depth)--;
+		if (next_lo == 0 && ++next_hi == 0)
+			continue; /* it ended at the last address: nothing follows */
+		if (*depth > 0)
+			point_add(f, next_hi, next_lo, stack[*depth - 1].tags,
+				  stack[*depth - 1].len);
+		else
+			point_add(f, next_hi, next_lo, 0, 0);
+	}
+}
+
+/* Prefixes nest or are disjoint, so a sweep in address order with a stack
+ * of the open ones (at most one per length) cuts the space into intervals
+ * of one longest match each: at most one point per prefix opened and one
+ * per prefix closed. The same prefix with several tags is one, tags OR'ed. */
 static void family_seal(struct addrlist_family *f)
 {
+	struct open_prefix stack[129];
+	size_t depth = 0;
+
 	if (f->n > 0)
 		qsort(f->entries, f->n, sizeof(f->entries[0]), entry_compare);
-	f->n_runs = 0;
-	for (size_t i = 0; i < f->n; i++) {
-		if (i > 0 && f->entries[i].len == f->entries[i - 1].len)
-			continue;
-		assert(f->n_runs < ELEMENTSOF(f->runs));
-		if (f->n_runs > 0)
-			f->runs[f->n_runs - 1].end = (uint32_t)i;
-		f->runs[f->n_runs++] = (struct addrlist_run){ .start = (uint32_t)i, .len = f->entries[i].len };
+	f->n_points = 0;
+	for (size_t i = 0, j; i < f->n; i = j) {
+		const struct addrlist_entry *e = &f->entries[i];
+		struct open_prefix *o;
+		uint64_t mask_hi, mask_lo;
+
+		sweep_close(f, stack, &depth, false, e->hi, e->lo);
+		assert(depth < ELEMENTSOF(stack));
+		o = &stack[depth++];
+		key_netmask(e->len, &mask_hi, &mask_lo);
+		*o = (struct open_prefix){ .last_hi = e->hi | ~mask_hi, .last_lo = e->lo | ~mask_lo, .len = e->len };
+		for (j = i; j < f->n && entry_same_prefix(&f->entries[j], e); j++)
+			o->tags |= ADDRLIST_TAG_BIT(f->entries[j].tag);
+		/* Nested: the prefix below holds this one whole. */
+		assert(depth < 2 ||
+		       !key_less(o[-1].last_hi, o[-1].last_lo, o->last_hi, o->last_lo));
+		point_add(f, e->hi, e->lo, o->tags, o->len);
 	}
-	if (f->n_runs > 0)
-		f->runs[f->n_runs - 1].end = (uint32_t)f->n;
+	sweep_close(f, stack, &depth, true, 0, 0);
 }
 
 void addrlist_seal(struct addrlist *l)
@@ -303,29 +385,34 @@ void addrlist_seal(struct addrlist *l)
 
 void addrlist_clear(struct addrlist *l)
 {
-	l->v4.n = l->v4.n_runs = 0;
-	l->v6.n = l->v6.n_runs = 0;
+	l->v4.n = l->v4.n_points = 0;
+	l->v6.n = l->v6.n_points = 0;
 	l->unsealed = false;
 }
 
 void addrlist_free(struct addrlist *l)
 {
 	free(l->v4.entries);
+	free(l->v4.points);
 	free(l->v6.entries);
+	free(l->v6.points);
 	*l = (struct addrlist){};
 }
 
 static int family_copy(struct addrlist_family *dest, const struct addrlist_family *src)
 {
-	*dest = *src;
-	dest->entries = NULL;
-	dest->allocated = src->n;
+	*dest = (struct addrlist_family){};
 	if (src->n == 0)
 		return 0;
 	dest->entries = reallocarray(NULL, src->n, sizeof(src->entries[0]));
-	if (!dest->entries)
+	dest->points = reallocarray(NULL, 2 * src->n, sizeof(src->points[0]));
+	if (!dest->entries || !dest->points)
 		return -ENOMEM;
 	memcpy(dest->entries, src->entries, src->n * sizeof(src->entries[0]));
+	memcpy(dest->points, src->points, src->n_points * sizeof(src->points[0]));
+	dest->n = dest->allocated = src->n;
+	dest->n_points = src->n_points;
+	dest->points_allocated = 2 * src->n;
 	return 0;
 }
 
@@ -380,39 +467,35 @@ uint32_t addrlist_tags(const struct addrlist *l)
 	return tags;
 }
 
-/* Longest length first; in each length's run, a binary search for the
- * source masked to that length. The first hit is the longest match. */
-static bool family_match(const struct addrlist_family *f, uint64_t hi, uint64_t lo, struct addrlist_match *ret)
+/* The last point at or before the source: its interval holds it. */
+static bool family_match(const struct addrlist_family *f, uint64_t hi, uint64_t lo,
+			 struct addrlist_match *ret)
 {
-	for (size_t r = 0; r < f->n_runs; r++) {
-		const struct addrlist_run *run = &f->runs[r];
-		uint64_t mhi = hi, mlo = lo;
-		uint32_t low = run->start, high = run->end, tags = 0;
+	size_t low = 0, high = f->n_points;
+	const struct addrlist_point *p;
 
-		key_mask(run->len, &mhi, &mlo);
-		while (low < high) {
-			uint32_t mid = low + (high - low) / 2;
-			const struct addrlist_entry *e = &f->entries[mid];
-			if (e->hi < mhi || (e->hi == mhi && e->lo < mlo))
-				low = mid + 1;
-			else
-				high = mid;
-		}
-		/* Equal keys of a run are adjacent, one per tag (or repeat). */
-		for (; low < run->end && f->entries[low].hi == mhi && f->entries[low].lo == mlo; low++)
-			tags |= ADDRLIST_TAG_BIT(f->entries[low].tag);
-		if (tags == 0)
-			continue;
-		if (ret) {
-			ret->len = run->len;
-			ret->tags = tags;
-		}
-		return true;
+	/* The first point after the source. */
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+		if (key_less(hi, lo, f->points[mid].hi, f->points[mid].lo))
+			high = mid;
+		else
+			low = mid + 1;
 	}
-	return false;
+	if (low == 0)
+		return false;
+	p = &f->points[low - 1];
+	if (p->tags == 0)
+		return false;
+	if (ret) {
+		ret->len = p->len;
+		ret->tags = p->tags;
+	}
+	return true;
 }
 
-bool addrlist_match(const struct addrlist *l, const struct sockaddr *sa, socklen_t len, struct addrlist_match *ret)
+bool addrlist_match(const struct addrlist *l, const struct sockaddr *sa, socklen_t len,
+		    struct addrlist_match *ret)
 {
 	uint64_t hi, lo;
 	int family;

@@ -5,7 +5,7 @@
  * each with the caller's small integer tag (allow, deny, ...), and answers
  * one question per connection or datagram: which is the longest prefix that
  * holds this source, and which tags does that length carry. Matching
- * allocates nothing and costs O(distinct lengths x log n).
+ * allocates nothing and costs one binary search over at most 2n points.
  *
  * Like address.c, this logs nothing: errors come back as -errno and a
  * message for the caller's "FILE:LINE: KEY: message" line. */
@@ -45,27 +45,30 @@ bool prefix_contains(const struct prefix *p, int family, const uint8_t *bytes);
 #define ADDRLIST_TAG_MAX 31
 #define ADDRLIST_TAG_BIT(tag) (UINT32_C(1) << (tag))
 
-/* The sealed index keys a prefix as a 128-bit number, IPv4 in the top 32
- * bits, so that both families share one masking and one comparison. */
+/* A prefix as the list keeps it: a 128-bit key, IPv4 in its top 32 bits,
+ * so that both families share one masking and one comparison. */
 struct addrlist_entry {
 	uint64_t hi, lo;
 	uint8_t len;
 	uint8_t tag;
 };
 
-/* The entries of one length are entries[start, end) once sealed. */
-struct addrlist_run {
-	uint32_t start, end;
+/* The sealed index: the address space cut into intervals, each beginning at
+ * its point and ending before the next, with the longest match of every
+ * address in it (tags 0: none). A match is one binary search. */
+struct addrlist_point {
+	uint64_t hi, lo;
+	uint32_t tags;
 	uint8_t len;
 };
 
 struct addrlist_family {
 	struct addrlist_entry *entries;
 	size_t n, allocated;
-	/* Sealed: entries sorted by (len descending, key, tag), and one run per
-	 * length present, longest first. 33 and 129 are every length there is. */
-	size_t n_runs;
-	struct addrlist_run runs[129];
+	/* Room for 2 points per entry, reserved as entries are added, so that
+	 * sealing never allocates and never fails. */
+	struct addrlist_point *points;
+	size_t n_points, points_allocated;
 };
 
 /* Zero-initialised is an empty, sealed list. */
@@ -89,8 +92,8 @@ struct addrlist_match {
 int addrlist_add(struct addrlist *l, const char *value, int tag, char *err, size_t errlen);
 int addrlist_add_prefix(struct addrlist *l, const struct prefix *p, int tag);
 
-/* Sorts the list and builds the index of lengths: O(n log n), once, after
- * the last addition and before the first match. Never fails. */
+/* Sorts the list and builds the index of intervals: O(n log n), once,
+ * after the last addition and before the first match. Never fails. */
 void addrlist_seal(struct addrlist *l);
 
 /* Empties the list, keeping its memory for reuse. */
@@ -112,4 +115,5 @@ uint32_t addrlist_tags(const struct addrlist *l);
  * or inet6; an IPv4-mapped IPv6 source, as a dual-stack socket reports an
  * IPv4 client, is matched against the IPv4 prefixes). False when none does,
  * or sa is of another family or too short. ret may be NULL. */
-bool addrlist_match(const struct addrlist *l, const struct sockaddr *sa, socklen_t len, struct addrlist_match *ret);
+bool addrlist_match(const struct addrlist *l, const struct sockaddr *sa, socklen_t len,
+		    struct addrlist_match *ret);
