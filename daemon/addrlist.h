@@ -90,6 +90,7 @@ struct addrlist_match {
  * nothing: on an error no prefix of value is added. -EINVAL with a message
  * in err, -ENOMEM. The list needs addrlist_seal() before it is matched. */
 int addrlist_add(struct addrlist *l, const char *value, int tag, char *err, size_t errlen);
+/* One parsed prefix, as addrlist_add() adds each word. -ENOMEM. */
 int addrlist_add_prefix(struct addrlist *l, const struct prefix *p, int tag);
 
 /* Sorts the list and builds the index of intervals: O(n log n), once,
@@ -101,7 +102,8 @@ void addrlist_clear(struct addrlist *l);
 /* Frees the memory; l is an empty list again. */
 void addrlist_free(struct addrlist *l);
 /* dest becomes a copy of src (which it may then add to: a listener's list
- * after [greetingd]'s). dest must be empty or freed. -ENOMEM. */
+ * after [greetingd]'s), sealed if src is; what dest held is freed. On
+ * -ENOMEM dest is left as it was. */
 int addrlist_copy(struct addrlist *dest, const struct addrlist *src);
 
 /* How many (prefix, tag) pairs the list holds, repeats included. */
@@ -111,7 +113,8 @@ void addrlist_get(const struct addrlist *l, size_t i, struct prefix *ret, int *r
 /* The set of tags in the list, as ADDRLIST_TAG_BIT()s: e.g. "is allow set". */
 uint32_t addrlist_tags(const struct addrlist *l);
 
-/* The longest prefix of the sealed list that holds the address of sa (inet
+/* The longest prefix of the sealed list (matching an unsealed one is a bug,
+ * and an assertion) that holds the address of sa (inet
  * or inet6; an IPv4-mapped IPv6 source, as a dual-stack socket reports an
  * IPv4 client, is matched against the IPv4 prefixes). False when none does,
  * or sa is of another family or too short. ret may be NULL. */
