@@ -315,8 +315,6 @@ static void point_add(struct addrlist_family *f, uint64_t hi, uint64_t lo, uint3
 	if (f->n_points > 0 && f->points[f->n_points - 1].tags == tags &&
 	    f->points[f->n_points - 1].len == len)
 		return;
-	if (f->n_points == 0 && tags == 0)
-		return; /* before the first point, nothing matches anyway */
 	assert(f->n_points < f->points_allocated);
 	p = &f->points[f->n_points++];
 	*p = (struct addrlist_point){ .hi = hi, .lo = lo, .tags = tags, .len = len };
