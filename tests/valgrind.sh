@@ -95,7 +95,7 @@ rc=0
 "${VG_FDS[@]}" --log-file="$T/greet-refused.vg" "$GREET" -w 5s 127.0.0.1 "$(port_of tcp)" >/dev/null 2>"$T/greet.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "greet under valgrind: exit $rc: $(cat "$T/greet.err")"
 valgrind_clean "$T/greet-refused.vg" "greet, refused"
-for t in test-config test-address test-greeting test-config-serial test-server test-addrlist; do
+for t in test-config test-address test-greeting test-config-serial test-server test-addrlist test-sources; do
 	"${VG[@]}" "$top_builddir/tests/$t" >"$T/$t.out" 2>&1 || fail "$t under valgrind: $(tail -30 "$T/$t.out")"
 done
 pass "greet and the unit tests: no errors, no leaks"
