@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [--smoke | --saturated] [--rounds N] [--seconds S]
+# bench/run.sh [--smoke | --saturated] [--rounds N] [--seconds S] [--baseline BINARY]
 #
 # greetingd (1 worker; 2 workers) side by side with nginx's stream "return"
 # (1 worker; 2 workers with reuseport) and refserver (epoll + accept4 + send + close: the limit),
@@ -12,17 +12,21 @@
 # generator on CPU 1, so that they do not take each other's time.
 # --smoke: one short round that only checks every reply is byte-exact.
 # --saturated: the saturated table alone.
+# --baseline BINARY: BINARY (an older greetingd) too, as greetingd-base and
+# greetingd-base-q1, with greetingd's config in the same rounds, and a column
+# of greetingd over it.
 # Installs nginx-light and libnginx-mod-stream when missing (as root).
 set -euo pipefail
 
-rounds=3 seconds=5 smoke=0 main=1
+rounds=3 seconds=5 smoke=0 main=1 BASE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 rounds=1 seconds=1 ;;
 	--saturated) main=0 ;;
 	--rounds) rounds=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
-	*) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	--baseline) BASE=$(realpath "$2"); shift ;;
+	*) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 	shift
 done
@@ -30,7 +34,7 @@ top_builddir=${top_builddir:-$(pwd)}
 GREETINGD=$top_builddir/greetingd
 LOAD=$top_builddir/bench/greetload
 REF=$top_builddir/bench/refserver
-for p in "$GREETINGD" "$LOAD" "$REF"; do
+for p in "$GREETINGD" "$LOAD" "$REF" ${BASE:+"$BASE"}; do
 	[ -x "$p" ] || { echo "bench: $p is missing: make bench builds it" >&2; exit 1; }
 done
 if [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
@@ -84,6 +88,7 @@ start() {
 	case $1 in
 	greetingd) config_greetingd 1; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	greetingd-2) config_greetingd 2; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd-base | greetingd-base-q1) config_greetingd 1; "${on_server[@]}" "$BASE" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-1) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
 	nginx-2r) config_nginx 2 reuseport; "$NGINX" -c "$T/nginx.conf" & ;;
 	refserver) "${on_server[@]}" "$REF" "$tcp" "$udp" "$T/greeting" >/dev/null & ;;
@@ -173,7 +178,7 @@ measure() {
 		record "$s" rss_10k_held_kib "$rss"
 		release
 	fi
-	if [ "$smoke" = 0 ] && [ "$s" = greetingd ]; then
+	if [ "$smoke" = 0 ] && { [ "$s" = greetingd ] || [ "$s" = greetingd-base ]; }; then
 		# Clients greetingd must keep: a 16 KiB greeting, a 1 KiB receive
 		# buffer, never read. What 10,000 cost; how 1,000 slow the others.
 		hold 10000 "$big"
@@ -294,8 +299,11 @@ table() {
 	}' "$1"
 }
 
-# The ratio columns: greetingd to nginx-1 and to refserver.
+# The ratio columns: greetingd to nginx-1 and to refserver; with
+# --baseline, to greetingd-base (server 6) too.
 servers=(greetingd nginx-1 nginx-2r refserver greetingd-2)
+ratios="1/2 1/4 5/1"
+[ -z "$BASE" ] || { servers+=(greetingd-base); ratios+=" 1/6"; }
 [ "$main" = 1 ] || servers=()
 for r in $(seq 1 "$rounds"); do
 	n=${#servers[@]}
@@ -306,9 +314,10 @@ done
 
 if [ "$smoke" = 0 ]; then
 	echo "greetingd bench: $rounds rounds of ${seconds}s, 64 clients in flight; $(nproc) cores, $(uname -r)"
+	[ -z "$BASE" ] || echo "greetingd: $GREETINGD; greetingd-base: $BASE"
 	if [ "$main" = 1 ]; then
-		[ ${#on_server[@]} -gt 0 ] && echo "greetingd, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
-		table "$T/results" "${servers[*]}" "1/2 1/4 5/1"
+		[ ${#on_server[@]} -gt 0 ] && echo "greetingd${BASE:+, greetingd-base}, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
+		table "$T/results" "${servers[*]}" "$ratios"
 		echo
 		mv "$T/results" "$T/results.main"
 	fi
@@ -319,6 +328,8 @@ fi
 # CPU 1 is never the limit. The rate is then the server's efficiency, and
 # workers = 2, with twice the CPU, should give twice the rate.
 saturated=(greetingd-q1 greetingd-q2 nginx-q1 nginx-q2 refserver-q1)
+ratios="1/3 1/5 2/1 4/3"
+[ -z "$BASE" ] || { saturated+=(greetingd-base-q1); ratios+=" 1/6"; }
 if cgroup_create 5000 50000; then
 	for r in $(seq 1 "$rounds"); do
 		n=${#saturated[@]}
@@ -328,7 +339,7 @@ if cgroup_create 5000 50000; then
 			cgroup_enter
 			rate=$(tcp_load "$s" "")
 			udp_load "$s"
-			[ "$s" = greetingd-q1 ] && slow_clients "$s" "$rate"
+			case $s in greetingd-q1 | greetingd-base-q1) slow_clients "$s" "$rate" ;; esac
 			stop
 		done
 	done
@@ -342,5 +353,5 @@ if [ "$smoke" = 1 ]; then
 	awk '$2 == "tcp_per_s" || $2 == "udp_per_s" { printf "  %-12s %-10s %s\n", $1, $2, $3 }' "$T/results"
 elif [ ${#saturated[@]} -gt 0 ]; then
 	echo "saturated: every server process held to 10% of CPU 0 by a cgroup CPU quota; the load generator on CPU 1"
-	table "$T/results" "${saturated[*]}" "1/3 1/5 2/1 4/3"
+	table "$T/results" "${saturated[*]}" "$ratios"
 fi
