@@ -103,22 +103,24 @@ static void close_passed_fds(struct msghdr *in)
 	}
 }
 
-/* The source of a datagram as an inet address: an IPv4-mapped one on a
- * dual-stack socket is the IPv4 address it maps. */
-static struct address source_address(const struct sockaddr *peer, socklen_t len)
+/* The source of a datagram as an inet address, in place when it can be (this
+ * runs for every datagram): an IPv4-mapped one on a dual-stack socket is the
+ * IPv4 address it maps, built in *storage. */
+static const struct sockaddr *source_inet(const struct sockaddr *peer, socklen_t len, union inet_sockaddr *storage)
 {
-	struct address a = { .family = peer->sa_family, .len = MIN(len, (socklen_t)sizeof(a.sa)) };
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
 
-	memcpy(&a.sa, peer, a.len);
-	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.sa.in6.sin6_addr)) {
-		struct in_addr v4;
-		uint16_t port = a.sa.in6.sin6_port;
+	if (peer->sa_family != AF_INET6 || len < sizeof(*in6) || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return peer;
+	storage->in = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = in6->sin6_port };
+	memcpy(&storage->in.sin_addr, &in6->sin6_addr.s6_addr[12], sizeof(storage->in.sin_addr));
+	return &storage->sa;
+}
 
-		memcpy(&v4, &a.sa.in6.sin6_addr.s6_addr[12], sizeof(v4));
-		a = (struct address){ .family = AF_INET, .len = sizeof(struct sockaddr_in) };
-		a.sa.in = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = port, .sin_addr = v4 };
-	}
-	return a;
+static uint16_t sockaddr_port(const struct sockaddr *sa)
+{
+	return ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
 }
 
 enum verdict {
@@ -136,7 +138,8 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct server
 {
 	char buf[ADDRESS_STRING_MAX];
 	const char *why;
-	struct address src;
+	union inet_sockaddr storage;
+	const struct sockaddr *src;
 
 	if (b->family == AF_UNIX) {
 		if (ctx->peer_len > offsetof(struct sockaddr_un, sun_path))
@@ -145,16 +148,16 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct server
 				 ctx->policy->name);
 		return NO_ADDRESS;
 	}
-	src = source_address(ctx->peer, ctx->peer_len);
-	if (address_port(&src) < 1024)
+	src = source_inet(ctx->peer, ctx->peer_len, &storage);
+	if (sockaddr_port(src) < 1024)
 		why = "its source port is below 1024";
-	else if (server_is_own_address(s, &src))
+	else if (server_is_own_address(s, src))
 		why = "it comes from one of greetingd's own sockets";
 	else
 		return ADMIT;
 	if (log_get_max_level() >= LOG_DEBUG)
 		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", ctx->policy->name,
-				 address_to_string(&src, buf), why);
+				 client_context_peer_string(ctx, buf), why);
 	return BAD_SOURCE;
 }
 
@@ -215,7 +218,7 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
 						      .peer_len = in->msg_namelen };
 
-			if (in->msg_controllen > 0)
+			if (_unlikely_(b->family == AF_UNIX && in->msg_controllen > 0))
 				close_passed_fds(in);
 			switch (dgram_admit(b, s, &ctx)) {
 			case ADMIT:

@@ -70,6 +70,7 @@ struct server {
 	struct server_counters own, *counters; /* counters: &own, or a worker's shared slot */
 	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
 	unsigned n_all;
+	uint64_t own_dgram_ports[65536 / 64]; /* see server_is_own_address() */
 };
 
 static const char *listener_name(const struct listener *l, char buf[static 32])
@@ -468,6 +469,18 @@ static void announce_activated(const struct listener *l)
 			   new->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
 }
 
+/* The ports of our datagram sockets, as a bitmap: most sources are on none,
+ * and are told so without walking the listeners. */
+static void own_ports_update(struct server *s)
+{
+	memset(s->own_dgram_ports, 0, sizeof(s->own_dgram_ports));
+	for (const struct listener *l = s->listeners; l; l = l->next)
+		if (l->address.family != AF_UNIX && !address_is_connection_oriented(&l->address)) {
+			uint16_t port = address_port(&l->address);
+			s->own_dgram_ports[port / 64] |= UINT64_C(1) << (port % 64);
+		}
+}
+
 /* Makes the server serve c, in two phases so that a failure changes nothing.
  * Plan (server_plan()): each section claims the sockets systemd passed under
  * its name; failing that, for each of its addresses, a passed socket or one
@@ -514,6 +527,7 @@ int server_apply(struct server *s, const struct config *c)
 		l->policy = TAKE_PTR(l->claim);
 	}
 	s->max_clients = c->max_clients;
+	own_ports_update(s);
 	server_set_accepting(s, server_should_accept(s));
 	for (l = s->listeners; l; l = l->next)
 		if (!address_is_connection_oriented(&l->address))
@@ -536,19 +550,25 @@ int server_add_connection(struct server *s, int fd, struct policy *p)
 	return 0;
 }
 
-bool server_is_own_address(const struct server *s, const struct address *src)
+bool server_is_own_address(const struct server *s, const struct sockaddr *src)
 {
+	const struct sockaddr_in *in = (const struct sockaddr_in *)src;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)src;
+	uint16_t port = ntohs(src->sa_family == AF_INET ? in->sin_port : in6->sin6_port);
+
+	if (!(s->own_dgram_ports[port / 64] & UINT64_C(1) << (port % 64)))
+		return false;
 	for (const struct listener *l = s->listeners; l; l = l->next) {
 		const struct address *a = &l->address;
 
-		if (a->family == AF_UNIX || address_is_connection_oriented(a) || address_port(a) != address_port(src))
+		if (a->family == AF_UNIX || address_is_connection_oriented(a) || address_port(a) != port)
 			continue;
-		if (address_is_wildcard(a) && (a->family == src->family || a->family == AF_INET6))
+		if (address_is_wildcard(a) && (a->family == src->sa_family || a->family == AF_INET6))
 			return true;
-		if (a->family != src->family)
+		if (a->family != src->sa_family)
 			continue;
-		if (a->family == AF_INET ? a->sa.in.sin_addr.s_addr == src->sa.in.sin_addr.s_addr
-					 : IN6_ARE_ADDR_EQUAL(&a->sa.in6.sin6_addr, &src->sa.in6.sin6_addr))
+		if (a->family == AF_INET ? a->sa.in.sin_addr.s_addr == in->sin_addr.s_addr
+					 : IN6_ARE_ADDR_EQUAL(&a->sa.in6.sin6_addr, &in6->sin6_addr))
 			return true;
 	}
 	return false;

@@ -47,7 +47,7 @@ void server_set_worker(struct server *s, unsigned index, struct server_counters 
  * its exact address and port or, for a wildcard-bound socket, any address
  * on its port (an inet6 wildcard also for IPv4: it may be dual-stack). A
  * source no reply may go to, lest two of them answer each other forever. */
-bool server_is_own_address(const struct server *s, const struct address *src);
+bool server_is_own_address(const struct server *s, const struct sockaddr *src);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);
