@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "log.h"
 #include "macro.h"
 #include "reload.h"
@@ -21,19 +22,9 @@ struct reload {
 	void *userdata;
 };
 
-typedef union {
-	char buf[CMSG_SPACE(sizeof(int))];
-	struct cmsghdr align;
-} fd_control;
-
 /* In the child: read, resolve, check, send, exit. Never returns. */
 static _Noreturn void reload_child(const char *path, int channel, pid_t parent)
 {
-	fd_control control = {};
-	struct iovec iov = { .iov_base = (char *)"c", .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			    .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
 	struct config *c = NULL;
 	sigset_t none;
 	int memfd, r;
@@ -53,35 +44,15 @@ static _Noreturn void reload_child(const char *path, int channel, pid_t parent)
 	config_free(c);
 	if (memfd < 0)
 		_exit(EXIT_FAILURE);
-	*cm = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
-	memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
-	_exit(sendmsg(3, &m, MSG_NOSIGNAL) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
-}
-
-/* The memfd the child sent, or -errno. */
-static int receive_memfd(int channel)
-{
-	fd_control control;
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			    .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm;
-	int fd = -1;
-
-	if (recvmsg(channel, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
-		return -ECHILD;
-	cm = CMSG_FIRSTHDR(&m);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd >= 0 ? fd : -EBADMSG;
+	_exit(fd_send(3, memfd) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 }
 
 /* The child has exited: it sent its answer before, or it failed. */
 static int on_child_exit(sd_event_source *es, const siginfo_t *si, void *userdata)
 {
 	struct reload *r = userdata;
-	int memfd = receive_memfd(r->channel);
+	/* Sent before it exited, or never. */
+	int memfd = fd_receive(r->channel);
 
 	r->pid = 0;
 	if (memfd < 0)

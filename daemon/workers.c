@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "log.h"
 #include "macro.h"
 #include "workers.h"
@@ -171,30 +172,17 @@ static int on_worker_exit(sd_event_source *es, const siginfo_t *si, void *userda
 static int on_config(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct workers *w = userdata;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			    .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm;
-	int memfd = -1;
+	int memfd = fd_receive(fd);
 	int32_t answer;
-	ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (memfd == -EAGAIN || memfd == -EINTR)
 		return 0;
-	if (n <= 0) {
+	if (memfd < 0 && memfd != -EBADMSG) {
 		/* The first is gone; PR_SET_PDEATHSIG stops this one too. */
 		w->io = sd_event_source_disable_unref(w->io);
 		return 0;
 	}
-	cm = CMSG_FIRSTHDR(&m);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&memfd, CMSG_DATA(cm), sizeof(int));
-	answer = memfd < 0 ? -EBADMSG : w->cb->received(w->userdata, memfd);
+	answer = memfd < 0 ? memfd : w->cb->received(w->userdata, memfd);
 	safe_close(memfd);
 	if (send(fd, &answer, sizeof(answer), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_warning_errno(errno, "cannot answer the first process: %m");
@@ -233,24 +221,16 @@ struct server_counters *workers_counters(struct workers *w)
 
 unsigned workers_send_config(struct workers *w, int memfd, unsigned *ret_failed)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control = {};
-	struct iovec iov = { .iov_base = (char *)"c", .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			    .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-
-	*cm = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
-	memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
 	w->failed = 0;
 	for (unsigned i = 1; i < w->n; i++) {
 		struct worker *k = &w->workers[i];
+		int r;
+
 		if (k->pid <= 0 || !k->io)
 			continue;
-		if (sendmsg(k->channel, &m, MSG_NOSIGNAL) < 0) {
-			log_error_errno(errno, "cannot send the configuration to worker %d: %m", (int)k->pid);
+		r = fd_send(k->channel, memfd);
+		if (r < 0) {
+			log_error_errno(r, "cannot send the configuration to worker %d: %m", (int)k->pid);
 			w->failed++;
 			continue;
 		}
