@@ -25,6 +25,8 @@ enum key {
 	KEY_DEADLINE,
 	KEY_MAX_CLIENTS,
 	KEY_WORKERS,
+	KEY_ALLOW,
+	KEY_DENY,
 	_KEY_MAX,
 };
 
@@ -33,14 +35,24 @@ enum key {
 struct key_info {
 	const char *name;
 	unsigned char global, listener;
+	unsigned char repeatable; /* each line adds to the value: lines[] */
 };
 extern const struct key_info keys[_KEY_MAX];
+
+/* One line of a repeatable key. */
+struct section_line {
+	enum key key;
+	unsigned line;
+	char *value;
+};
 
 struct section {
 	char *name;
 	unsigned line;
-	char *value[_KEY_MAX];
+	char *value[_KEY_MAX];     /* a repeatable key's: its first line's */
 	unsigned key_line[_KEY_MAX];
+	struct section_line *lines; /* every line of the repeatable keys, in file order */
+	size_t n_lines;
 };
 
 struct parser {

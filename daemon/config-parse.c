@@ -17,19 +17,48 @@
 #include "config-internal.h"
 
 const struct key_info keys[_KEY_MAX] = {
-	[KEY_FAMILY] = { "family", 0, 1 },
-	[KEY_TYPE] = { "type", 0, 1 },
-	[KEY_PROTOCOL] = { "protocol", 0, 1 },
-	[KEY_HOST] = { "host", 0, 1 },
-	[KEY_PORT] = { "port", 0, 1 },
-	[KEY_PATH] = { "path", 0, 1 },
-	[KEY_GREETING] = { "greeting", 1, 1 },
-	[KEY_GREETING_FILE] = { "greeting-file", 1, 1 },
-	[KEY_TIMEOUT] = { "timeout", 1, 1 },
-	[KEY_DEADLINE] = { "deadline", 1, 1 },
-	[KEY_MAX_CLIENTS] = { "max-clients", 1, 0 },
-	[KEY_WORKERS] = { "workers", 1, 0 },
+	[KEY_FAMILY] = { .name = "family", .listener = 1 },
+	[KEY_TYPE] = { .name = "type", .listener = 1 },
+	[KEY_PROTOCOL] = { .name = "protocol", .listener = 1 },
+	[KEY_HOST] = { .name = "host", .listener = 1 },
+	[KEY_PORT] = { .name = "port", .listener = 1 },
+	[KEY_PATH] = { .name = "path", .listener = 1 },
+	[KEY_GREETING] = { .name = "greeting", .global = 1, .listener = 1 },
+	[KEY_GREETING_FILE] = { .name = "greeting-file", .global = 1, .listener = 1 },
+	[KEY_TIMEOUT] = { .name = "timeout", .global = 1, .listener = 1 },
+	[KEY_DEADLINE] = { .name = "deadline", .global = 1, .listener = 1 },
+	[KEY_MAX_CLIENTS] = { .name = "max-clients", .global = 1 },
+	[KEY_WORKERS] = { .name = "workers", .global = 1 },
+	[KEY_ALLOW] = { .name = "allow", .global = 1, .listener = 1, .repeatable = 1 },
+	[KEY_DENY] = { .name = "deny", .global = 1, .listener = 1, .repeatable = 1 },
 };
+
+/* "family, type, ...": the keys a section takes, for an error message. */
+static const char *keys_taken(bool global, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int k = 0; k < _KEY_MAX; k++)
+		if (global ? keys[k].global : keys[k].listener)
+			n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", n ? ", " : "", keys[k].name);
+	return buf;
+}
+
+/* Keeps one more line of a repeatable key. */
+static int section_add_line(struct section *s, enum key k, unsigned line, const char *value)
+{
+	struct section_line *lines = realloc(s->lines, (s->n_lines + 1) * sizeof(*lines));
+
+	if (!lines)
+		return -ENOMEM;
+	s->lines = lines;
+	lines[s->n_lines] = (struct section_line){ .key = k, .line = line, .value = strdup(value) };
+	if (!lines[s->n_lines].value)
+		return -ENOMEM;
+	s->n_lines++;
+	return 0;
+}
 
 /* Records "FILE:LINE: KEY: message" (LINE and KEY when known). Returns -EINVAL. */
 int config_error(struct parser *p, unsigned line, const char *key, const char *format, ...)
@@ -270,6 +299,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 {
 	struct parser *p = user;
 	struct section *s = p->current;
+	char taken[512];
 	bool global;
 	int k;
 
@@ -283,15 +313,19 @@ static int config_handler(void *user, const char *section, const char *name, con
 		if (streq(name, keys[k].name))
 			break;
 	if (k == _KEY_MAX) {
-		config_error(p, p->line, name, "unknown key; [%s] takes %s", section,
-			     global ? "greeting, greeting-file, timeout, deadline, max-clients, workers"
-				    : "family, type, protocol, host, port, path, greeting, greeting-file, timeout, deadline");
+		config_error(p, p->line, name, "unknown key; [%s] takes %s", section, keys_taken(global, taken, sizeof(taken)));
 		return 1;
 	}
 	if (global ? !keys[k].global : !keys[k].listener) {
 		config_error(p, p->line, name, "only valid in %s", global ? "a listener's section" : "[" GLOBAL_SECTION "]");
 		return 1;
 	}
+	if (keys[k].repeatable && section_add_line(s, k, p->line, value) < 0) {
+		p->oom = true;
+		return 0;
+	}
+	if (keys[k].repeatable && s->key_line[k])
+		return 1; /* value[] and key_line[] say where it was first set */
 	if (s->key_line[k]) {
 		config_error(p, p->line, name, "already set at line %u", s->key_line[k]);
 		return 1;
@@ -322,6 +356,9 @@ void parser_done(struct parser *p)
 		free(p->sections[i].name);
 		for (int k = 0; k < _KEY_MAX; k++)
 			free(p->sections[i].value[k]);
+		for (size_t j = 0; j < p->sections[i].n_lines; j++)
+			free(p->sections[i].lines[j].value);
+		free(p->sections[i].lines);
 	}
 	free(p->sections);
 	free(p->section_slots);

@@ -33,15 +33,15 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (9 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, n_addresses */
+#define LISTENER_MIN_SIZE (10 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
 /* A struct that grows fails the build here until the writer and the reader
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
-_Static_assert(sizeof(struct config) == 72, "a new field? serialize it, then update the size");
-_Static_assert(sizeof(struct listener_config) == 64, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct config) == 176, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct listener_config) == 168, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
 
@@ -136,6 +136,22 @@ static void put_address(struct writer *w, const struct address *a)
 	put_bytes(w, &a->sa, a->len);
 }
 
+/* A list of prefixes, each with its tag. */
+static void put_addrlist(struct writer *w, const struct addrlist *l)
+{
+	put_u64(w, addrlist_size(l));
+	for (size_t i = 0; i < addrlist_size(l); i++) {
+		struct prefix p;
+		int tag;
+
+		addrlist_get(l, i, &p, &tag);
+		put_int(w, p.family);
+		put_u64(w, p.len);
+		put_raw(w, p.bytes, sizeof(p.bytes));
+		put_int(w, tag);
+	}
+}
+
 static void put_listener(struct writer *w, const struct config *c, const struct listener_config *l)
 {
 	put_string(w, l->name);
@@ -150,6 +166,7 @@ static void put_listener(struct writer *w, const struct config *c, const struct 
 		put_bytes(w, l->greeting->data, l->greeting->size);
 	put_u64(w, l->timeout_usec);
 	put_u64(w, l->deadline_usec);
+	put_addrlist(w, &l->access);
 	put_u64(w, l->n_addresses);
 	for (size_t i = 0; i < l->n_addresses; i++)
 		put_address(w, &l->addresses[i]);
@@ -169,6 +186,7 @@ int config_serialize(const struct config *c, int fd)
 	put_u64(w, c->deadline_usec);
 	put_u64(w, c->max_clients);
 	put_u64(w, c->workers);
+	put_addrlist(w, &c->access);
 	put_u64(w, c->n_listeners);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		put_listener(w, c, &c->listeners[i]);
@@ -360,6 +378,44 @@ static void get_address(struct reader *r, struct address *a)
 		r->bad = true;
 }
 
+#define PREFIX_SIZE (3 * WORD + 16) /* family, len, bytes, tag */
+
+/* What prefix_parse() makes: a family, a length it allows, no bit past it. */
+static bool prefix_is_valid(const struct prefix *p)
+{
+	unsigned bits = p->family == AF_INET ? 32 : p->family == AF_INET6 ? 128 : 0;
+
+	if (bits == 0 || p->len > bits)
+		return false;
+	for (unsigned i = p->len; i < 128; i++)
+		if (p->bytes[i / 8] & (0x80 >> (i % 8)))
+			return false;
+	return true;
+}
+
+/* A list put_addrlist() wrote: refilled and sealed. */
+static void get_addrlist(struct reader *r, struct addrlist *l)
+{
+	size_t n = get_count(r, PREFIX_SIZE);
+
+	for (size_t i = 0; i < n && !r->bad && !r->oom; i++) {
+		struct prefix p = { .family = get_int(r), .len = (unsigned)get_bounded(r, 128) };
+		const void *bytes = get_raw(r, sizeof(p.bytes));
+		int tag = get_int(r);
+
+		if (!bytes || tag < 0 || tag > ADDRLIST_TAG_MAX) {
+			r->bad = true;
+			break;
+		}
+		memcpy(p.bytes, bytes, sizeof(p.bytes));
+		if (!prefix_is_valid(&p))
+			r->bad = true;
+		else if (addrlist_add_prefix(l, &p, tag) < 0)
+			r->oom = true;
+	}
+	addrlist_seal(l);
+}
+
 static void get_listener(struct reader *r, const struct config *c, struct listener_config *l)
 {
 	l->name = get_string(r);
@@ -370,6 +426,7 @@ static void get_listener(struct reader *r, const struct config *c, struct listen
 	l->greeting = get_bool(r) ? greeting_ref(c->greeting) : get_greeting(r);
 	l->timeout_usec = get_u64(r);
 	l->deadline_usec = get_u64(r);
+	get_addrlist(r, &l->access);
 	l->n_addresses = get_count(r, ADDRESS_MIN_SIZE);
 	if (r->bad || r->oom)
 		return;
@@ -414,6 +471,7 @@ int config_deserialize(const void *data, size_t size, struct config **ret)
 	c->deadline_usec = get_u64(&r);
 	c->max_clients = get_unsigned(&r);
 	c->workers = get_unsigned(&r);
+	get_addrlist(&r, &c->access);
 	n = get_count(&r, LISTENER_MIN_SIZE);
 	if (reader_result(&r) < 0)
 		return reader_result(&r);

@@ -108,6 +108,57 @@ static int load_duration(struct parser *p, const struct section *s, enum key k, 
 	return 0;
 }
 
+/* allow and deny, sealed into one list: each line of s, and for a key s does
+ * not set, the inherited list's (a listener's own allow, or deny, replaces
+ * [greetingd]'s). A unix peer has no address: a unix listener's own lines
+ * are an error, inherited ones do not apply to it. */
+static int load_access(struct parser *p, const struct section *s, const struct addrlist *inherited, bool unix_listener,
+		       struct addrlist *ret)
+{
+	static const struct {
+		enum key key;
+		int tag;
+	} lists[] = { { KEY_ALLOW, ACCESS_ALLOW }, { KEY_DENY, ACCESS_DENY } };
+	char err[256];
+	int r = 0;
+
+	for (size_t t = 0; t < ELEMENTSOF(lists); t++) {
+		enum key k = lists[t].key;
+		int tag = lists[t].tag;
+
+		if (s->value[k] && unix_listener) {
+			r = KEY_ERROR(p, s, k, "not for unix listeners: a unix peer has no address (the socket file's "
+					       "permissions say who may connect)");
+			continue;
+		}
+		for (size_t i = 0; !s->value[k] && inherited && !unix_listener && i < addrlist_size(inherited); i++) {
+			struct prefix prefix;
+			int itag;
+
+			addrlist_get(inherited, i, &prefix, &itag);
+			if (itag == tag && addrlist_add_prefix(ret, &prefix, tag) < 0) {
+				p->oom = true;
+				return -ENOMEM;
+			}
+		}
+		for (size_t i = 0; s->value[k] && i < s->n_lines; i++) {
+			int q;
+
+			if (s->lines[i].key != k)
+				continue;
+			q = addrlist_add(ret, s->lines[i].value, tag, err, sizeof(err));
+			if (q == -ENOMEM) {
+				p->oom = true;
+				return q;
+			}
+			if (q < 0)
+				r = config_error(p, s->lines[i].line, keys[k].name, "%s", err);
+		}
+	}
+	addrlist_seal(ret);
+	return r;
+}
+
 static void load_global(struct parser *p, const struct section *s)
 {
 	struct config *c = p->config;
@@ -120,6 +171,7 @@ static void load_global(struct parser *p, const struct section *s)
 	}
 	load_duration(p, s, KEY_TIMEOUT, &c->timeout_usec);
 	load_duration(p, s, KEY_DEADLINE, &c->deadline_usec);
+	load_access(p, s, NULL, false, &c->access);
 	if (s->value[KEY_MAX_CLIENTS]) {
 		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0)
 			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d",
@@ -408,6 +460,7 @@ static void load_listener(struct parser *p, struct section *s)
 	bool ok = true;
 
 	ok &= load_socket_kind(p, s, &l) == 0;
+	ok &= load_access(p, s, &c->access, l.family == AF_UNIX, &l.access) == 0;
 	ok &= ok && check_family_keys(p, s, &l) == 0;
 	ok &= ok && load_addresses(p, s, &l) == 0;
 	ok &= load_greeting(p, s, &l.greeting) == 0;
@@ -430,6 +483,7 @@ static void load_listener(struct parser *p, struct section *s)
 	if (!ok) {
 		free(l.addresses);
 		greeting_unref(l.greeting);
+		addrlist_free(&l.access);
 		return;
 	}
 	l.name = TAKE_PTR(s->name);
@@ -497,12 +551,14 @@ struct config *config_free(struct config *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].addresses);
 		greeting_unref(c->listeners[i].greeting);
+		addrlist_free(&c->listeners[i].access);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
 		free(c->errors[i]);
 	free(c->errors);
 	greeting_unref(c->greeting);
+	addrlist_free(&c->access);
 	free(c->path);
 	free(c);
 	return NULL;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "addrlist.h"
 #include "greeting.h"
 
 #define CONFIG_DEFAULT_GREETING "Thank you for connecting\n"
@@ -16,6 +17,9 @@
 #define CONFIG_ERRORS_MAX 100
 #define CONFIG_WORKERS_MAX 64
 
+/* The tags of allow and deny in an access list (addrlist.h). */
+enum { ACCESS_ALLOW, ACCESS_DENY };
+
 /* One [section] other than [greetingd]: one service, one or more sockets. */
 struct listener_config {
 	char *name;
@@ -24,6 +28,7 @@ struct listener_config {
 	struct greeting *greeting;
 	uint64_t timeout_usec;  /* idle: a client that takes nothing for this long is dropped */
 	uint64_t deadline_usec; /* whole: a client not greeted within this is dropped */
+	struct addrlist access; /* allow and deny, sealed; empty on unix listeners */
 	struct address *addresses; /* what host (or path) resolved to */
 	size_t n_addresses;
 };
@@ -34,6 +39,7 @@ struct config {
 	uint64_t timeout_usec, deadline_usec;
 	unsigned max_clients;
 	unsigned workers; /* processes, each with its own SO_REUSEPORT sockets */
+	struct addrlist access; /* [greetingd]'s allow and deny: what listeners inherit */
 	struct listener_config *listeners;
 	size_t n_listeners;
 	char **errors;

@@ -9,6 +9,7 @@
 struct server_counters {
 	_Atomic uint64_t accepted, greeted, failed;
 	_Atomic uint64_t bad_source; /* datagrams from a source never answered: port < 1024, our own */
+	_Atomic uint64_t denied;     /* clients and datagrams refused by allow and deny */
 };
 
 /* Adds to a counter that has one writer: a plain load and store, no locked

@@ -127,6 +127,7 @@ enum verdict {
 	ADMIT,
 	NO_ADDRESS, /* an unbound unix peer: nothing to answer */
 	BAD_SOURCE, /* a source a reply could start a loop with */
+	DENIED,     /* by allow and deny */
 };
 
 /* The one place a datagram is admitted or refused, before any reply. Over
@@ -153,7 +154,12 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct server
 		why = "its source port is below 1024";
 	else if (server_is_own_address(s, src))
 		why = "it comes from one of greetingd's own sockets";
-	else
+	else if (!policy_allows(ctx->policy, ctx->peer, ctx->peer_len)) {
+		if (log_get_max_level() >= LOG_INFO)
+			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", ctx->policy->name,
+					 client_context_peer_string(ctx, buf));
+		return DENIED;
+	} else
 		return ADMIT;
 	if (log_get_max_level() >= LOG_DEBUG)
 		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", ctx->policy->name,
@@ -228,6 +234,9 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 				continue;
 			case BAD_SOURCE:
 				count(&counters->bad_source, 1);
+				continue;
+			case DENIED:
+				count(&counters->denied, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

@@ -157,9 +157,11 @@ static void notify_status(struct daemon *d, const char *extra, bool force)
 	struct server_stats st = server_stats(d->server);
 	char status[sizeof(d->status)];
 
-	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu, bad-source %llu",
-		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
-		 (unsigned long long)st.greeted, (unsigned long long)st.failed, (unsigned long long)st.bad_source);
+	snprintf(status, sizeof(status),
+		 "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu", extra,
+		 server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
+		 (unsigned long long)st.greeted, (unsigned long long)st.failed, (unsigned long long)st.bad_source,
+		 (unsigned long long)st.denied);
 	if (!force && streq(status, d->status))
 		return;
 	memcpy(d->status, status, sizeof(status));
@@ -193,9 +195,9 @@ static int on_log_counters(sd_event_source *es, const struct signalfd_siginfo *s
 	struct daemon *d = userdata;
 	struct server_stats st = server_stats(d->server);
 
-	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu", strsignal((int)si->ssi_signo),
+	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu", strsignal((int)si->ssi_signo),
 		 (unsigned long long)st.accepted, (unsigned long long)st.greeted, (unsigned long long)st.failed,
-		 (unsigned long long)st.bad_source);
+		 (unsigned long long)st.bad_source, (unsigned long long)st.denied);
 	return 0;
 }
 

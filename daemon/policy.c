@@ -20,6 +20,14 @@ struct policy *policy_new(const char *name, const struct config *c, const struct
 	else
 		*p = (struct policy){ .refs = 1, .greeting = greeting_ref(c->greeting), .timeout_usec = c->timeout_usec,
 				      .deadline_usec = c->deadline_usec };
+	/* An unmatched socket systemd passed takes [greetingd]'s lists. */
+	if (addrlist_copy(&p->access, lc ? &lc->access : &c->access) < 0) {
+		p->greeting = greeting_unref(p->greeting);
+		free(p);
+		return NULL;
+	}
+	p->access_set = addrlist_size(&p->access) > 0;
+	p->allow_set = addrlist_tags(&p->access) & ADDRLIST_TAG_BIT(ACCESS_ALLOW);
 	memcpy(p->name, name, len + 1);
 	return p;
 }
@@ -36,8 +44,22 @@ struct policy *policy_unref(struct policy *p)
 	if (!p || --p->refs > 0)
 		return NULL;
 	greeting_unref(p->greeting);
+	addrlist_free(&p->access);
 	free(p);
 	return NULL;
+}
+
+bool policy_allows_listed(const struct policy *p, const struct sockaddr *sa, socklen_t len)
+{
+	struct addrlist_match m;
+
+	/* A unix peer has no address to judge (an unmatched unix socket from
+	 * systemd takes [greetingd]'s lists, which are not for it). */
+	if (sa->sa_family == AF_UNIX)
+		return true;
+	if (!addrlist_match(&p->access, sa, len, &m))
+		return !p->allow_set;
+	return !(m.tags & ADDRLIST_TAG_BIT(ACCESS_DENY));
 }
 
 void policy_unrefp(struct policy **p)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "addrlist.h"
 #include "greeting.h"
 
 struct policy {
@@ -23,6 +24,8 @@ struct policy {
 	struct greeting *greeting;
 	uint64_t timeout_usec;  /* idle limit */
 	uint64_t deadline_usec; /* the whole greeting's */
+	struct addrlist access; /* allow and deny (config.h's tags), sealed */
+	bool access_set, allow_set; /* any list; an allow list */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };
 
@@ -33,6 +36,15 @@ struct listener_config;
  * socket no section claims), named name. NULL if out of memory. */
 struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc);
 struct policy *policy_ref(struct policy *p);
+/* Whether allow and deny let a client from sa in: the longest prefix of
+ * either list that holds it decides, deny on a tie; one in neither list is
+ * let in unless allow is set. Without lists, or for a unix peer, true; the
+ * first costs no call, on every connection and datagram. */
+bool policy_allows_listed(const struct policy *p, const struct sockaddr *sa, socklen_t len);
+static inline bool policy_allows(const struct policy *p, const struct sockaddr *sa, socklen_t len)
+{
+	return !p->access_set || policy_allows_listed(p, sa, len);
+}
 struct policy *policy_unref(struct policy *p);
 void policy_unrefp(struct policy **p);
 

@@ -108,7 +108,18 @@ static void server_update_accepting(struct server *s);
  * is known of it in ctx. Takes ctx->fd. */
 static void connection_admit(struct server *s, const struct client_context *ctx)
 {
+	char peer[ADDRESS_STRING_MAX];
+
 	count(&s->counters->accepted, 1);
+	if (!policy_allows(ctx->policy, ctx->peer, ctx->peer_len)) {
+		/* Closed at once, without a byte of greeting. */
+		if (log_get_max_level() >= LOG_INFO)
+			log_client_errno(LOG_INFO, 0, "[%s] client %s denied", ctx->policy->name,
+					 client_context_peer_string(ctx, peer));
+		count(&s->counters->denied, 1);
+		safe_close(ctx->fd);
+		return;
+	}
 	client_greet(s->clients, ctx);
 }
 
@@ -670,6 +681,7 @@ struct server_stats server_stats(const struct server *s)
 		st.greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
 		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
 		st.bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
+		st.denied += atomic_load_explicit(&c->denied, memory_order_relaxed);
 	}
 	return st;
 }

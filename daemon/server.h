@@ -14,7 +14,7 @@ struct server;
 struct config;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed, bad_source;
+	uint64_t accepted, greeted, failed, bad_source, denied;
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);

@@ -108,6 +108,22 @@ static void assert_address_equal(const struct address *a, const struct address *
 	assert_true(address_equal(a, b));
 }
 
+/* The same prefixes with the same tags, in the same order, both sealed. */
+static void assert_addrlist_equal(const struct addrlist *a, const struct addrlist *b)
+{
+	assert_int_equal(addrlist_size(a), addrlist_size(b));
+	assert_false(a->unsealed || b->unsealed);
+	for (size_t i = 0; i < addrlist_size(a); i++) {
+		struct prefix pa, pb;
+		int ta, tb;
+
+		addrlist_get(a, i, &pa, &ta);
+		addrlist_get(b, i, &pb, &tb);
+		assert_memory_equal(&pa, &pb, sizeof(pa));
+		assert_int_equal(ta, tb);
+	}
+}
+
 /* Field by field, the sharing of the global greeting included. */
 static void assert_config_equal(const struct config *a, const struct config *b)
 {
@@ -115,6 +131,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_greeting_equal(a->greeting, b->greeting);
 	assert_int_equal(a->greeting->refs, b->greeting->refs);
 	assert_int_equal(a->timeout_usec, b->timeout_usec);
+	assert_int_equal(a->deadline_usec, b->deadline_usec);
+	assert_addrlist_equal(&a->access, &b->access);
 	assert_int_equal(a->max_clients, b->max_clients);
 	assert_int_equal(a->workers, b->workers);
 	assert_int_equal(a->n_listeners, b->n_listeners);
@@ -130,6 +148,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		assert_int_equal(la->greeting == a->greeting, lb->greeting == b->greeting);
 		assert_int_equal(la->greeting->refs, lb->greeting->refs);
 		assert_int_equal(la->timeout_usec, lb->timeout_usec);
+		assert_int_equal(la->deadline_usec, lb->deadline_usec);
+		assert_addrlist_equal(&la->access, &lb->access);
 		assert_int_equal(la->n_addresses, lb->n_addresses);
 		for (size_t k = 0; k < la->n_addresses; k++)
 			assert_address_equal(&la->addresses[k], &lb->addresses[k]);
@@ -164,8 +184,11 @@ static struct config *load_every_kind(size_t greeting_file_size)
 		 "timeout = 3s\n"
 		 "max-clients = 77\n"
 		 "workers = 3\n"
+		 "allow = 192.0.2.0/24 2001:db8::/32\n"
+		 "deny = 192.0.2.128/25\n"
 		 "[any]\n"
 		 "port = 12001\n"
+		 "deny = 10.0.0.0/8 ::1\n"
 		 "[local]\n"
 		 "path = %s/local.sock\n"
 		 "greeting = local\\n\n"
@@ -205,6 +228,8 @@ static void test_round_trip_every_kind(void **state)
 	assert_int_equal(c->listeners[4].addresses[0].broadcast, true);
 	assert_int_equal(c->listeners[5].greeting->size, 100000);
 	assert_ptr_equal(c->listeners[0].greeting, c->greeting);
+	assert_int_equal(addrlist_size(&c->access), 3);
+	assert_int_equal(addrlist_size(&c->listeners[0].access), 4); /* own deny, inherited allow */
 	assert_int_equal(c->greeting->refs, 6); /* the config, any, abstract, udp, broadcast, shared-too */
 	copy = round_trip(c);
 	/* The global greeting is shared again, not copied per listener. */
@@ -334,11 +359,12 @@ static int deserialize_with(const void *buf, size_t size, size_t offset, uint64_
 }
 
 /* The words config_serialize() writes after the global greeting (timeout,
- * deadline, max_clients, workers) and in a listener between its name and
- * its address count (line, family, type, protocol, the shared-greeting
- * flag, set here, timeout, deadline): the offsets below step over them. */
-#define GLOBAL_WORDS 4
-#define LISTENER_WORDS 7
+ * deadline, max_clients, workers, an empty access list's count) and in a
+ * listener between its name and its address count (line, family, type,
+ * protocol, the shared-greeting flag, set here, timeout, deadline, the
+ * access count): the offsets below step over them. */
+#define GLOBAL_WORDS 5
+#define LISTENER_WORDS 8
 
 static const uint64_t huge[] = { UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 40, UINT32_MAX, INT32_MAX, 1000000 };
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "policy.h"
 #include "macro.h"
 
 static struct config *load_ok(const char *text)
@@ -327,7 +328,7 @@ static void test_errors_structure(void **state)
 		     "t.conf:1: port: key outside any section: put it under [greetingd] or a listener's [name]");
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		     "greeting-file, timeout, deadline");
+		     "greeting-file, timeout, deadline, allow, deny");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
 	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 3\n", "t.conf:3: max-clients: only valid in [greetingd]");
 	EXPECT_ERROR("[a]\nport = 7\nport = 8\n", "t.conf:3: port: already set at line 2");
@@ -399,7 +400,7 @@ static void test_errors_all_reported(void **state)
 	/* Every error of the file in one run, in file order for each pass. */
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		      "greeting-file, timeout, deadline",
+		      "greeting-file, timeout, deadline, allow, deny",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
 		      "t.conf:5: type: \"datagram\" is not one of stream, dgram or seqpacket");
@@ -493,6 +494,63 @@ static void test_dgram_greeting_size(void **state)
 	rmdir(dir);
 }
 
+/* Whether allow and deny of listener i let src (an IPv4 or IPv6 literal) in. */
+static bool lets_in(const struct config *c, size_t i, const char *src)
+{
+	union sockaddr_union sa = {};
+	socklen_t len;
+	_cleanup_(policy_unrefp) struct policy *p = policy_new(c->listeners[i].name, c, &c->listeners[i]);
+
+	assert_non_null(p);
+	if (inet_pton(AF_INET, src, &sa.in.sin_addr) == 1) {
+		sa.in.sin_family = AF_INET;
+		len = sizeof(sa.in);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, src, &sa.in6.sin6_addr), 1);
+		sa.in6.sin6_family = AF_INET6;
+		len = sizeof(sa.in6);
+	}
+	return policy_allows(p, &sa.sa, len);
+}
+
+static void test_access(void **state)
+{
+	/* Lines add up; the longest prefix decides, deny on a tie; a listener's
+	 * own allow replaces [greetingd]'s, its deny is still inherited. */
+	_cleanup_(config_freep) struct config *c = load_ok(
+		"[greetingd]\nallow = 192.0.2.0/24\nallow = 2001:db8::/32 10.0.0.0/8\ndeny = 192.0.2.128/25\n"
+		"[inherits]\nport = 1\n"
+		"[own]\nport = 2\nallow = 198.51.100.0/24 192.0.2.7\ndeny = 198.51.100.9\nallow = 198.51.100.9\n"
+		"[open]\nport = 3\ndeny = 203.0.113.0/24\n"
+		"[local]\npath = @t\n");
+
+	assert_true(lets_in(c, 0, "192.0.2.1"));
+	assert_false(lets_in(c, 0, "192.0.2.200")); /* /25 deny beats /24 allow */
+	assert_true(lets_in(c, 0, "2001:db8::1"));
+	assert_true(lets_in(c, 0, "10.1.2.3"));
+	assert_false(lets_in(c, 0, "198.51.100.1")); /* allow is set: the rest is out */
+	assert_false(lets_in(c, 1, "192.0.2.1"));    /* its own allow replaced [greetingd]'s */
+	assert_true(lets_in(c, 1, "192.0.2.7"));
+	assert_true(lets_in(c, 1, "198.51.100.1"));
+	assert_false(lets_in(c, 1, "198.51.100.9")); /* a tie: deny wins */
+	assert_false(lets_in(c, 1, "192.0.2.200"));  /* [greetingd]'s deny, inherited */
+	assert_true(lets_in(c, 2, "192.0.2.1"));     /* a deny of its own: allow still inherited */
+	assert_true(lets_in(c, 2, "192.0.2.200"));   /* and [greetingd]'s deny replaced */
+	assert_false(lets_in(c, 2, "203.0.113.5"));  /* not in the inherited allow */
+	assert_false(lets_in(c, 2, "198.51.100.1"));
+	assert_int_equal(addrlist_size(&c->listeners[3].access), 0); /* unix: nothing inherited */
+
+	EXPECT_ERROR("[a]\nport = 7\nallow = 192.0.2.1/24\n",
+		     "t.conf:3: allow: 192.0.2.1/24 has host bits set: did you mean 192.0.2.0/24?");
+	EXPECT_ERROR("[a]\nport = 7\ndeny = 10.0.0.0/8 10.0.0.0/33\n",
+		     "t.conf:3: deny: /33 is longer than an IPv4 address (32 bits)");
+	EXPECT_ERROR("[a]\nport = 7\nallow = ::1\nallow = localhost\n",
+		     "t.conf:4: allow: \"localhost\" is not an IPv4 or IPv6 address");
+	EXPECT_ERROR("[a]\npath = /run/a.sock\nallow = 192.0.2.0/24\n",
+		     "t.conf:3: allow: not for unix listeners: a unix peer has no address (the socket file's permissions "
+		     "say who may connect)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_errors),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_dgram_greeting_size),
+		cmocka_unit_test(test_access),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
