@@ -13,6 +13,7 @@
 #include "counters.h"
 #include "log.h"
 #include "macro.h"
+#include "sources.h"
 
 /* A client on the slow path. Clients are not sd-event sources: they share
  * one epoll set and one timer, and sit in a list ordered by deadline, so
@@ -35,6 +36,7 @@ struct client_set {
 	int epoll;
 	sd_event_source *io, *timer;
 	struct server_counters *counters;
+	struct sources *sources;
 	void (*on_change)(void *userdata);
 	void *userdata;
 };
@@ -91,13 +93,20 @@ static void client_schedule(struct client *c, uint64_t now)
 		client_timer_update(cs);
 }
 
+/* A client is done: its fd closed, its place in its source's count freed. */
+static void client_context_close(struct client_set *cs, const struct client_context *ctx)
+{
+	safe_close(ctx->fd); /* also leaves the epoll set */
+	sources_release(cs->sources, ctx->source);
+}
+
 static void client_free(struct client *c)
 {
 	struct client_set *cs = c->set;
 	bool first = cs->clients == c;
 
 	client_unlink(c);
-	safe_close(c->ctx.fd); /* also leaves the epoll set */
+	client_context_close(cs, &c->ctx);
 	policy_unref(c->ctx.policy);
 	cs->n_clients--;
 	free(c);
@@ -264,7 +273,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", ctx->policy->name,
 				 peer_string(ctx, LOG_ERR, peer));
 		count(&cs->counters->failed, 1);
-		safe_close(ctx->fd);
+		client_context_close(cs, ctx);
 		return NULL;
 	}
 	*c = (struct client){ .set = cs, .ctx = *ctx, .sent = sent,
@@ -303,7 +312,7 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 		/* Unix sockets deliver at once; TCP may lose undelivered bytes to
 		 * an RST if the client has written, or writes soon. */
 		if (_likely_(unix_peer || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(ctx->fd) <= 0))) {
-			safe_close(ctx->fd);
+			client_context_close(cs, ctx);
 			return;
 		}
 		c = client_new(cs, ctx, g->size);
@@ -315,21 +324,23 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", ctx->policy->name,
 				 peer_string(ctx, LOG_DEBUG, peer));
 		count(&cs->counters->failed, 1);
-		safe_close(ctx->fd);
+		client_context_close(cs, ctx);
 		return;
 	}
 	/* A seqpacket message goes whole or not at all, so n is 0 or -1 there. */
 	client_new(cs, ctx, n > 0 ? (size_t)n : 0);
 }
 
-int client_set_new(sd_event *event, void (*on_change)(void *userdata), void *userdata, struct client_set **ret)
+int client_set_new(sd_event *event, struct sources *sources, void (*on_change)(void *userdata), void *userdata,
+		   struct client_set **ret)
 {
 	struct client_set *cs = calloc(1, sizeof(*cs));
 	int r;
 
 	if (!cs)
 		return -ENOMEM;
-	*cs = (struct client_set){ .event = sd_event_ref(event), .on_change = on_change, .userdata = userdata };
+	*cs = (struct client_set){ .event = sd_event_ref(event), .sources = sources, .on_change = on_change,
+				   .userdata = userdata };
 	cs->epoll = epoll_create1(EPOLL_CLOEXEC);
 	if (cs->epoll < 0) {
 		r = negative_errno();
@@ -358,7 +369,7 @@ struct client_set *client_set_free(struct client_set *cs)
 	while (cs->clients) {
 		struct client *c = cs->clients;
 		client_unlink(c);
-		safe_close(c->ctx.fd);
+		client_context_close(cs, &c->ctx);
 		policy_unref(c->ctx.policy);
 		free(c);
 	}

@@ -9,6 +9,7 @@
 
 #define SECTION_NAME_MAX 64
 #define MAX_CLIENTS_MAX 1000000
+#define RATE_MAX 1000000 /* new clients a second from one source */
 #define GLOBAL_SECTION "greetingd"
 #define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
 
@@ -27,6 +28,12 @@ enum key {
 	KEY_WORKERS,
 	KEY_ALLOW,
 	KEY_DENY,
+	KEY_LIMIT_EXEMPT,
+	KEY_SOURCE_PREFIX4,
+	KEY_SOURCE_PREFIX6,
+	KEY_MAX_CLIENTS_PER_SOURCE,
+	KEY_RATE,
+	KEY_RATE_BURST,
 	_KEY_MAX,
 };
 

@@ -31,6 +31,12 @@ const struct key_info keys[_KEY_MAX] = {
 	[KEY_WORKERS] = { .name = "workers", .global = 1 },
 	[KEY_ALLOW] = { .name = "allow", .global = 1, .listener = 1, .repeatable = 1 },
 	[KEY_DENY] = { .name = "deny", .global = 1, .listener = 1, .repeatable = 1 },
+	[KEY_LIMIT_EXEMPT] = { .name = "limit-exempt", .global = 1, .listener = 1, .repeatable = 1 },
+	[KEY_SOURCE_PREFIX4] = { .name = "source-prefix4", .global = 1, .listener = 1 },
+	[KEY_SOURCE_PREFIX6] = { .name = "source-prefix6", .global = 1, .listener = 1 },
+	[KEY_MAX_CLIENTS_PER_SOURCE] = { .name = "max-clients-per-source", .global = 1, .listener = 1 },
+	[KEY_RATE] = { .name = "rate", .global = 1, .listener = 1 },
+	[KEY_RATE_BURST] = { .name = "rate-burst", .global = 1, .listener = 1 },
 };
 
 /* "family, type, ...": the keys a section takes, for an error message. */

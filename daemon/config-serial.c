@@ -33,15 +33,15 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (10 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, n_addresses */
+#define LISTENER_MIN_SIZE (16 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (6), n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
 /* A struct that grows fails the build here until the writer and the reader
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
-_Static_assert(sizeof(struct config) == 176, "a new field? serialize it, then update the size");
-_Static_assert(sizeof(struct listener_config) == 168, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct config) == 304, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct listener_config) == 296, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
 
@@ -152,6 +152,16 @@ static void put_addrlist(struct writer *w, const struct addrlist *l)
 	}
 }
 
+static void put_limits(struct writer *w, const struct limits *l)
+{
+	put_addrlist(w, &l->exempt);
+	put_u64(w, l->prefix4);
+	put_u64(w, l->prefix6);
+	put_u64(w, l->max_per_source);
+	put_u64(w, l->rate);
+	put_u64(w, l->burst);
+}
+
 static void put_listener(struct writer *w, const struct config *c, const struct listener_config *l)
 {
 	put_string(w, l->name);
@@ -167,6 +177,7 @@ static void put_listener(struct writer *w, const struct config *c, const struct 
 	put_u64(w, l->timeout_usec);
 	put_u64(w, l->deadline_usec);
 	put_addrlist(w, &l->access);
+	put_limits(w, &l->limits);
 	put_u64(w, l->n_addresses);
 	for (size_t i = 0; i < l->n_addresses; i++)
 		put_address(w, &l->addresses[i]);
@@ -187,6 +198,7 @@ int config_serialize(const struct config *c, int fd)
 	put_u64(w, c->max_clients);
 	put_u64(w, c->workers);
 	put_addrlist(w, &c->access);
+	put_limits(w, &c->limits);
 	put_u64(w, c->n_listeners);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		put_listener(w, c, &c->listeners[i]);
@@ -416,6 +428,16 @@ static void get_addrlist(struct reader *r, struct addrlist *l)
 	addrlist_seal(l);
 }
 
+static void get_limits(struct reader *r, struct limits *l)
+{
+	get_addrlist(r, &l->exempt);
+	l->prefix4 = (unsigned)get_bounded(r, 32);
+	l->prefix6 = (unsigned)get_bounded(r, 128);
+	l->max_per_source = get_unsigned(r);
+	l->rate = get_unsigned(r);
+	l->burst = get_unsigned(r);
+}
+
 static void get_listener(struct reader *r, const struct config *c, struct listener_config *l)
 {
 	l->name = get_string(r);
@@ -427,6 +449,7 @@ static void get_listener(struct reader *r, const struct config *c, struct listen
 	l->timeout_usec = get_u64(r);
 	l->deadline_usec = get_u64(r);
 	get_addrlist(r, &l->access);
+	get_limits(r, &l->limits);
 	l->n_addresses = get_count(r, ADDRESS_MIN_SIZE);
 	if (r->bad || r->oom)
 		return;
@@ -472,6 +495,7 @@ int config_deserialize(const void *data, size_t size, struct config **ret)
 	c->max_clients = get_unsigned(&r);
 	c->workers = get_unsigned(&r);
 	get_addrlist(&r, &c->access);
+	get_limits(&r, &c->limits);
 	n = get_count(&r, LISTENER_MIN_SIZE);
 	if (reader_result(&r) < 0)
 		return reader_result(&r);

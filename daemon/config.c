@@ -26,8 +26,12 @@ static struct config *config_new(const char *name)
 	c->deadline_usec = CONFIG_DEFAULT_DEADLINE_USEC;
 	c->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	c->workers = 1;
-	if (!c->path || !c->errors || !c->greeting)
+	c->limits = (struct limits){ .prefix4 = 24, .prefix6 = 56, .max_per_source = CONFIG_DEFAULT_MAX_PER_SOURCE,
+				     .rate = CONFIG_LIMIT_UNSET, .burst = CONFIG_LIMIT_UNSET };
+	if (!c->path || !c->errors || !c->greeting ||
+	    addrlist_add(&c->limits.exempt, CONFIG_DEFAULT_LIMIT_EXEMPT, 0, NULL, 0) < 0)
 		return NULL;
+	addrlist_seal(&c->limits.exempt);
 	return TAKE_PTR(c);
 }
 
@@ -159,6 +163,70 @@ static int load_access(struct parser *p, const struct section *s, const struct a
 	return r;
 }
 
+/* A number key of s within 0..max, into *ret; unset: *ret stays. */
+static int load_number(struct parser *p, const struct section *s, enum key k, unsigned max, unsigned *ret)
+{
+	uint64_t v;
+
+	if (!s->value[k])
+		return 0;
+	if (parse_unsigned(s->value[k], false, max, &v) < 0)
+		return KEY_ERROR(p, s, k, "\"%s\" is not a number between 0 and %u", s->value[k], max);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* The per-source limits of s over what it inherits (already in *l). A
+ * listener's own limit-exempt lines replace the inherited list; an empty
+ * line clears it. type: a listener's, to resolve rate and burst (AF_UNSPEC
+ * family and type 0 for [greetingd], which keeps them UNSET). */
+static int load_limits(struct parser *p, const struct section *s, bool listener, int family, int type, struct limits *l)
+{
+	static const enum key per_source[] = { KEY_LIMIT_EXEMPT, KEY_SOURCE_PREFIX4, KEY_SOURCE_PREFIX6,
+					       KEY_MAX_CLIENTS_PER_SOURCE, KEY_RATE, KEY_RATE_BURST };
+	char err[256];
+	int r = 0;
+
+	if (family == AF_UNIX)
+		for (size_t i = 0; i < ELEMENTSOF(per_source); i++)
+			if (s->value[per_source[i]])
+				r = KEY_ERROR(p, s, per_source[i], "not for unix listeners: a unix peer has no address");
+	if (s->value[KEY_LIMIT_EXEMPT])
+		addrlist_clear(&l->exempt);
+	for (size_t i = 0; i < s->n_lines; i++) {
+		const char *v = s->lines[i].value;
+		int q;
+
+		if (s->lines[i].key != KEY_LIMIT_EXEMPT)
+			continue;
+		if (v[strspn(v, " \t")] == '\0') {
+			addrlist_clear(&l->exempt); /* empty: nobody exempt, so far */
+			continue;
+		}
+		q = addrlist_add(&l->exempt, v, 0, err, sizeof(err));
+		if (q == -ENOMEM) {
+			p->oom = true;
+			return q;
+		}
+		if (q < 0)
+			r = config_error(p, s->lines[i].line, keys[KEY_LIMIT_EXEMPT].name, "%s", err);
+	}
+	addrlist_seal(&l->exempt);
+	r |= load_number(p, s, KEY_SOURCE_PREFIX4, 32, &l->prefix4);
+	r |= load_number(p, s, KEY_SOURCE_PREFIX6, 128, &l->prefix6);
+	r |= load_number(p, s, KEY_MAX_CLIENTS_PER_SOURCE, MAX_CLIENTS_MAX, &l->max_per_source);
+	r |= load_number(p, s, KEY_RATE, RATE_MAX, &l->rate);
+	r |= load_number(p, s, KEY_RATE_BURST, 2 * RATE_MAX, &l->burst);
+	if (!listener)
+		return r;
+	/* Datagram listeners answer spoofable sources: a rate by default. */
+	if (l->rate == CONFIG_LIMIT_UNSET)
+		l->rate = type == SOCK_DGRAM ? CONFIG_DEFAULT_DGRAM_RATE : 0;
+	if (l->burst == CONFIG_LIMIT_UNSET)
+		l->burst = MAX(2 * l->rate, 1u);
+	return r;
+}
+
 static void load_global(struct parser *p, const struct section *s)
 {
 	struct config *c = p->config;
@@ -172,6 +240,7 @@ static void load_global(struct parser *p, const struct section *s)
 	load_duration(p, s, KEY_TIMEOUT, &c->timeout_usec);
 	load_duration(p, s, KEY_DEADLINE, &c->deadline_usec);
 	load_access(p, s, NULL, false, &c->access);
+	load_limits(p, s, false, AF_UNSPEC, 0, &c->limits);
 	if (s->value[KEY_MAX_CLIENTS]) {
 		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0)
 			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d",
@@ -461,6 +530,13 @@ static void load_listener(struct parser *p, struct section *s)
 
 	ok &= load_socket_kind(p, s, &l) == 0;
 	ok &= load_access(p, s, &c->access, l.family == AF_UNIX, &l.access) == 0;
+	l.limits = c->limits;
+	l.limits.exempt = (struct addrlist){};
+	if (addrlist_copy(&l.limits.exempt, &c->limits.exempt) < 0) {
+		p->oom = true;
+		ok = false;
+	}
+	ok &= load_limits(p, s, true, l.family, l.type, &l.limits) == 0;
 	ok &= ok && check_family_keys(p, s, &l) == 0;
 	ok &= ok && load_addresses(p, s, &l) == 0;
 	ok &= load_greeting(p, s, &l.greeting) == 0;
@@ -484,6 +560,7 @@ static void load_listener(struct parser *p, struct section *s)
 		free(l.addresses);
 		greeting_unref(l.greeting);
 		addrlist_free(&l.access);
+		addrlist_free(&l.limits.exempt);
 		return;
 	}
 	l.name = TAKE_PTR(s->name);
@@ -552,6 +629,7 @@ struct config *config_free(struct config *c)
 		free(c->listeners[i].addresses);
 		greeting_unref(c->listeners[i].greeting);
 		addrlist_free(&c->listeners[i].access);
+		addrlist_free(&c->listeners[i].limits.exempt);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->n_errors && i <= CONFIG_ERRORS_MAX; i++)
@@ -559,6 +637,7 @@ struct config *config_free(struct config *c)
 	free(c->errors);
 	greeting_unref(c->greeting);
 	addrlist_free(&c->access);
+	addrlist_free(&c->limits.exempt);
 	free(c->path);
 	free(c);
 	return NULL;

@@ -20,6 +20,20 @@
 /* The tags of allow and deny in an access list (addrlist.h). */
 enum { ACCESS_ALLOW, ACCESS_DENY };
 
+/* Per-source limits (DESIGN section 6): what makes one source, how many of
+ * its clients may be in flight, how many new ones a second, and who is
+ * exempt. rate and burst UNSET in [greetingd]: by the listener's type. */
+#define CONFIG_LIMIT_UNSET UINT32_MAX
+#define CONFIG_DEFAULT_LIMIT_EXEMPT "127.0.0.0/8 ::1"
+#define CONFIG_DEFAULT_MAX_PER_SOURCE 64
+#define CONFIG_DEFAULT_DGRAM_RATE 20
+struct limits {
+	struct addrlist exempt; /* sealed */
+	unsigned prefix4, prefix6;
+	unsigned max_per_source; /* 0: none */
+	unsigned rate, burst;    /* new clients a second (0: none), and at once */
+};
+
 /* One [section] other than [greetingd]: one service, one or more sockets. */
 struct listener_config {
 	char *name;
@@ -29,6 +43,7 @@ struct listener_config {
 	uint64_t timeout_usec;  /* idle: a client that takes nothing for this long is dropped */
 	uint64_t deadline_usec; /* whole: a client not greeted within this is dropped */
 	struct addrlist access; /* allow and deny, sealed; empty on unix listeners */
+	struct limits limits;   /* resolved: no UNSET */
 	struct address *addresses; /* what host (or path) resolved to */
 	size_t n_addresses;
 };
@@ -40,6 +55,7 @@ struct config {
 	unsigned max_clients;
 	unsigned workers; /* processes, each with its own SO_REUSEPORT sockets */
 	struct addrlist access; /* [greetingd]'s allow and deny: what listeners inherit */
+	struct limits limits;   /* [greetingd]'s: what listeners inherit */
 	struct listener_config *listeners;
 	size_t n_listeners;
 	char **errors;

@@ -10,6 +10,8 @@ struct server_counters {
 	_Atomic uint64_t accepted, greeted, failed;
 	_Atomic uint64_t bad_source; /* datagrams from a source never answered: port < 1024, our own */
 	_Atomic uint64_t denied;     /* clients and datagrams refused by allow and deny */
+	_Atomic uint64_t limited;    /* clients refused by max-clients-per-source */
+	_Atomic uint64_t rate_limited; /* clients and datagrams over their source's rate */
 };
 
 /* Adds to a counter that has one writer: a plain load and store, no locked

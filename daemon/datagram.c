@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "server.h"
+#include "sources.h"
 
 #define DGRAM_BATCH 64
 #define DGRAM_ROUNDS 4 /* batches per wake-up, for fairness */
@@ -128,15 +129,36 @@ enum verdict {
 	NO_ADDRESS, /* an unbound unix peer: nothing to answer */
 	BAD_SOURCE, /* a source a reply could start a loop with */
 	DENIED,     /* by allow and deny */
+	RATE_LIMITED, /* over its source's rate */
 };
+
+#define DROP_SUMMARY_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+/* A source over its rate: one line when it begins, then one summary per
+ * interval at most, per source prefix. */
+static void note_rate_drop(const struct dgram_env *env, const struct policy *p, struct source_handle h)
+{
+	char prefix[SOURCES_PREFIX_STRING_MAX];
+	uint64_t dropped, period;
+
+	if (!sources_note_drop(env->sources, h, env->now_usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period))
+		return;
+	sources_prefix_to_string(env->sources, h, prefix);
+	if (period == 0)
+		log_client_errno(LOG_NOTICE, 0, "[%s] %s: over rate %u/s, dropping its datagrams", p->name, prefix, p->rate);
+	else
+		log_client_errno(LOG_NOTICE, 0, "[%s] %s: %llu datagrams over rate %u/s dropped in %llu s", p->name, prefix,
+				 (unsigned long long)dropped, p->rate, (unsigned long long)(period / USEC_PER_SEC));
+}
 
 /* The one place a datagram is admitted or refused, before any reply. Over
  * inet, a reply to port 0, to a port below 1024 (echo, daytime, chargen,
  * DNS, NTP...) or to one of our own sockets could start a loop between two
  * servers that one spoofed datagram sets off and nothing ends
  * (CVE-2024-2169): such a source is dropped and counted. */
-static enum verdict dgram_admit(const struct dgram_batch *b, const struct server *s, const struct client_context *ctx)
+static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_env *env, const struct client_context *ctx)
 {
+	const struct policy *p = ctx->policy;
 	char buf[ADDRESS_STRING_MAX];
 	const char *why;
 	union inet_sockaddr storage;
@@ -152,13 +174,20 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct server
 	src = source_inet(ctx->peer, ctx->peer_len, &storage);
 	if (sockaddr_port(src) < 1024)
 		why = "its source port is below 1024";
-	else if (server_is_own_address(s, src))
+	else if (server_is_own_address(env->server, src))
 		why = "it comes from one of greetingd's own sockets";
 	else if (!policy_allows(ctx->policy, ctx->peer, ctx->peer_len)) {
 		if (log_get_max_level() >= LOG_INFO)
 			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", ctx->policy->name,
 					 client_context_peer_string(ctx, buf));
 		return DENIED;
+	} else if (policy_limits(p, ctx->peer, ctx->peer_len)) {
+		struct source_handle h = sources_lookup(env->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4,
+							p->prefix6, env->now_usec);
+		if (sources_take_token(env->sources, h, p->rate, p->burst, env->now_usec))
+			return ADMIT;
+		note_rate_drop(env, p, h);
+		return RATE_LIMITED;
 	} else
 		return ADMIT;
 	if (log_get_max_level() >= LOG_DEBUG)
@@ -194,8 +223,9 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 	}
 }
 
-void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p, struct server_counters *counters)
+void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct policy *p)
 {
+	struct server_counters *counters = env->counters;
 	struct iovec iov = { .iov_base = p->greeting->data, .iov_len = p->greeting->size };
 	/* Control data is the destination address (pktinfo), for inet only. */
 	bool pktinfo = b->family != AF_UNIX;
@@ -226,7 +256,7 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 
 			if (_unlikely_(b->family == AF_UNIX && in->msg_controllen > 0))
 				close_passed_fds(in);
-			switch (dgram_admit(b, s, &ctx)) {
+			switch (dgram_admit(b, env, &ctx)) {
 			case ADMIT:
 				break;
 			case NO_ADDRESS:
@@ -237,6 +267,9 @@ void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p
 				continue;
 			case DENIED:
 				count(&counters->denied, 1);
+				continue;
+			case RATE_LIMITED:
+				count(&counters->rate_limited, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

@@ -12,6 +12,17 @@ struct dgram_batch;
 struct dgram_batch *dgram_batch_new(int fd, int family);
 struct dgram_batch *dgram_batch_free(struct dgram_batch *b);
 
+struct sources;
+
+/* What a wake-up of a datagram socket works with: the server (its own
+ * addresses), the per-source table and the loop's time, the counters. */
+struct dgram_env {
+	const struct server *server;
+	struct sources *sources;
+	uint64_t now_usec;
+	struct server_counters *counters;
+};
+
 /* Reads what is queued on the socket (a few batches at most, for fairness)
  * and answers each admitted datagram with p's greeting. */
-void dgram_serve(struct dgram_batch *b, const struct server *s, struct policy *p, struct server_counters *counters);
+void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct policy *p);

@@ -28,6 +28,24 @@ struct policy *policy_new(const char *name, const struct config *c, const struct
 	}
 	p->access_set = addrlist_size(&p->access) > 0;
 	p->allow_set = addrlist_tags(&p->access) & ADDRLIST_TAG_BIT(ACCESS_ALLOW);
+	if (lc) {
+		const struct limits *l = &lc->limits;
+
+		if (addrlist_copy(&p->exempt, &l->exempt) < 0) {
+			policy_unref(p);
+			return NULL;
+		}
+		p->prefix4 = l->prefix4;
+		p->prefix6 = l->prefix6;
+		p->max_per_source = l->max_per_source;
+		p->rate = l->rate;
+		p->burst = l->burst;
+		p->limited = l->max_per_source > 0 || l->rate > 0;
+	}
+	/* FNV-1a of the name: a listener's sources stay its own across reloads. */
+	p->scope = 2166136261u;
+	for (const char *q = name; *q; q++)
+		p->scope = (p->scope ^ (uint8_t)*q) * 16777619u;
 	memcpy(p->name, name, len + 1);
 	return p;
 }
@@ -45,6 +63,7 @@ struct policy *policy_unref(struct policy *p)
 		return NULL;
 	greeting_unref(p->greeting);
 	addrlist_free(&p->access);
+	addrlist_free(&p->exempt);
 	free(p);
 	return NULL;
 }
@@ -60,6 +79,13 @@ bool policy_allows_listed(const struct policy *p, const struct sockaddr *sa, soc
 	if (!addrlist_match(&p->access, sa, len, &m))
 		return !p->allow_set;
 	return !(m.tags & ADDRLIST_TAG_BIT(ACCESS_DENY));
+}
+
+bool policy_limits_listed(const struct policy *p, const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return false;
+	return !addrlist_match(&p->exempt, sa, len, NULL);
 }
 
 void policy_unrefp(struct policy **p)

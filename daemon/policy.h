@@ -17,6 +17,7 @@
 
 #include "address.h"
 #include "addrlist.h"
+#include "sources.h"
 #include "greeting.h"
 
 struct policy {
@@ -26,6 +27,10 @@ struct policy {
 	uint64_t deadline_usec; /* the whole greeting's */
 	struct addrlist access; /* allow and deny (config.h's tags), sealed */
 	bool access_set, allow_set; /* any list; an allow list */
+	struct addrlist exempt; /* limit-exempt, sealed */
+	unsigned prefix4, prefix6, max_per_source, rate, burst;
+	bool limited;           /* a per-source limit or a rate applies */
+	uint32_t scope;         /* its sources' own in the table: the name's hash, the same across reloads */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };
 
@@ -45,6 +50,14 @@ static inline bool policy_allows(const struct policy *p, const struct sockaddr *
 {
 	return !p->access_set || policy_allows_listed(p, sa, len);
 }
+
+/* Whether the per-source limits and rates apply to a client from sa: not
+ * without any, not to a limit-exempt source, not to a unix peer. */
+bool policy_limits_listed(const struct policy *p, const struct sockaddr *sa, socklen_t len);
+static inline bool policy_limits(const struct policy *p, const struct sockaddr *sa, socklen_t len)
+{
+	return p->limited && policy_limits_listed(p, sa, len);
+}
 struct policy *policy_unref(struct policy *p);
 void policy_unrefp(struct policy **p);
 
@@ -60,6 +73,7 @@ union inet_sockaddr {
  * the local address of a wildcard bind). */
 struct client_context {
 	struct policy *policy;
+	struct source_handle source; /* acquired for max-clients-per-source; null: none held */
 	int fd;                      /* the connection; for a datagram, the listening socket */
 	const struct sockaddr *peer;
 	socklen_t peer_len;

@@ -63,6 +63,7 @@ struct server {
 	sd_event *event;
 	struct listener *listeners;
 	struct client_set *clients;
+	struct sources *sources; /* per-source limits and rates: one table for the process */
 	unsigned max_clients;
 	bool accepting, paused, stopping;
 	bool reuseport, inet_only; /* workers: SO_REUSEPORT; all but the first leave unix sockets alone */
@@ -104,21 +105,44 @@ static bool server_should_accept(const struct server *s)
 
 static void server_update_accepting(struct server *s);
 
-/* The one place a connection is admitted or refused, with everything that
- * is known of it in ctx. Takes ctx->fd. */
-static void connection_admit(struct server *s, const struct client_context *ctx)
+/* A refused connection: closed at once, without a byte of greeting. */
+static void connection_refuse(const struct client_context *ctx, _Atomic uint64_t *counter, const char *why)
 {
 	char peer[ADDRESS_STRING_MAX];
 
+	if (log_get_max_level() >= LOG_INFO)
+		log_client_errno(LOG_INFO, 0, "[%s] client %s %s", ctx->policy->name, client_context_peer_string(ctx, peer), why);
+	count(counter, 1);
+	safe_close(ctx->fd);
+}
+
+/* The one place a connection is admitted or refused, with everything that
+ * is known of it in ctx, in DESIGN section 6's order: allow and deny, then
+ * the rate, then max-clients-per-source. Takes ctx->fd. */
+static void connection_admit(struct server *s, struct client_context *ctx)
+{
+	const struct policy *p = ctx->policy;
+
 	count(&s->counters->accepted, 1);
-	if (!policy_allows(ctx->policy, ctx->peer, ctx->peer_len)) {
-		/* Closed at once, without a byte of greeting. */
-		if (log_get_max_level() >= LOG_INFO)
-			log_client_errno(LOG_INFO, 0, "[%s] client %s denied", ctx->policy->name,
-					 client_context_peer_string(ctx, peer));
-		count(&s->counters->denied, 1);
-		safe_close(ctx->fd);
+	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
+		connection_refuse(ctx, &s->counters->denied, "denied");
 		return;
+	}
+	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
+		uint64_t now = 0;
+		struct source_handle h;
+
+		(void)sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+		h = sources_lookup(s->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4, p->prefix6, now);
+		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
+			connection_refuse(ctx, &s->counters->rate_limited, "over its source's rate, refused");
+			return;
+		}
+		if (!sources_acquire(s->sources, h, p->max_per_source)) {
+			connection_refuse(ctx, &s->counters->limited, "refused: its source has max-clients-per-source in flight");
+			return;
+		}
+		ctx->source = h; /* released when the client is done */
 	}
 	client_greet(s->clients, ctx);
 }
@@ -158,8 +182,11 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct listener *l = userdata;
+	struct server *s = l->server;
+	struct dgram_env env = { .server = s, .sources = s->sources, .counters = s->counters };
 
-	dgram_serve(l->batch, l->server, l->policy, l->server->counters);
+	(void)sd_event_now(s->event, CLOCK_MONOTONIC, &env.now_usec);
+	dgram_serve(l->batch, &env, l->policy);
 	return 0;
 }
 
@@ -599,7 +626,9 @@ int server_new(sd_event *event, unsigned max_clients, struct server **ret)
 	s->counters = s->all = &s->own;
 	s->n_all = 1;
 	s->accepting = true;
-	r = client_set_new(event, on_client_done, s, &s->clients);
+	r = sources_new(SOURCES_CAPACITY_DEFAULT, &s->sources);
+	if (r >= 0)
+		r = client_set_new(event, s->sources, on_client_done, s, &s->clients);
 	if (r < 0) {
 		server_free(s);
 		return r;
@@ -637,6 +666,7 @@ struct server *server_free(struct server *s)
 		return NULL;
 	client_set_free(s->clients);
 	listeners_free(s->listeners);
+	sources_free(s->sources);
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
 	sd_event_unref(s->event);
@@ -682,6 +712,8 @@ struct server_stats server_stats(const struct server *s)
 		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
 		st.bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
 		st.denied += atomic_load_explicit(&c->denied, memory_order_relaxed);
+		st.limited += atomic_load_explicit(&c->limited, memory_order_relaxed);
+		st.rate_limited += atomic_load_explicit(&c->rate_limited, memory_order_relaxed);
 	}
 	return st;
 }

@@ -14,7 +14,7 @@ struct server;
 struct config;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed, bad_source, denied;
+	uint64_t accepted, greeted, failed, bad_source, denied, limited, rate_limited;
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);

@@ -328,7 +328,8 @@ static void test_errors_structure(void **state)
 		     "t.conf:1: port: key outside any section: put it under [greetingd] or a listener's [name]");
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		     "greeting-file, timeout, deadline, allow, deny");
+		     "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
+		     "max-clients-per-source, rate, rate-burst");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
 	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 3\n", "t.conf:3: max-clients: only valid in [greetingd]");
 	EXPECT_ERROR("[a]\nport = 7\nport = 8\n", "t.conf:3: port: already set at line 2");
@@ -400,7 +401,8 @@ static void test_errors_all_reported(void **state)
 	/* Every error of the file in one run, in file order for each pass. */
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		      "greeting-file, timeout, deadline, allow, deny",
+		      "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
+		      "max-clients-per-source, rate, rate-burst",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
 		      "t.conf:5: type: \"datagram\" is not one of stream, dgram or seqpacket");
@@ -551,6 +553,39 @@ static void test_access(void **state)
 		     "say who may connect)");
 }
 
+static void test_limits(void **state)
+{
+	_cleanup_(config_freep) struct config *c = load_ok(
+		"[greetingd]\nsource-prefix4 = 20\nmax-clients-per-source = 8\n"
+		"[tcp]\nport = 1\n"
+		"[udp]\ntype = dgram\nport = 2\nlimit-exempt = 192.0.2.0/24\nlimit-exempt = 10.0.0.1\n"
+		"[none]\nport = 3\nlimit-exempt =\nrate = 5\n"
+		"[again]\nport = 4\nlimit-exempt = 192.0.2.0/24\nlimit-exempt =\nlimit-exempt = ::2\nrate-burst = 7\n");
+	const struct limits *tcp = &c->listeners[0].limits, *udp = &c->listeners[1].limits;
+
+	assert_int_equal(tcp->prefix4, 20);
+	assert_int_equal(tcp->prefix6, 56);
+	assert_int_equal(tcp->max_per_source, 8);
+	assert_int_equal(tcp->rate, 0);                          /* stream: no rate by default */
+	assert_int_equal(udp->rate, CONFIG_DEFAULT_DGRAM_RATE); /* datagram: 20 */
+	assert_int_equal(udp->burst, 2 * CONFIG_DEFAULT_DGRAM_RATE);
+	assert_int_equal(addrlist_size(&tcp->exempt), 2);       /* 127.0.0.0/8 ::1 inherited */
+	assert_int_equal(addrlist_size(&udp->exempt), 2);       /* its own two lines replace them */
+	assert_int_equal(addrlist_size(&c->listeners[2].limits.exempt), 0); /* an empty line: nobody */
+	assert_int_equal(c->listeners[2].limits.rate, 5);
+	assert_int_equal(c->listeners[2].limits.burst, 10);
+	assert_int_equal(addrlist_size(&c->listeners[3].limits.exempt), 1); /* cleared, then ::2 */
+	assert_int_equal(c->listeners[3].limits.burst, 7);
+
+	EXPECT_ERROR("[a]\nport = 7\nsource-prefix4 = 33\n",
+		     "t.conf:3: source-prefix4: \"33\" is not a number between 0 and 32");
+	EXPECT_ERROR("[a]\nport = 7\nrate = fast\n", "t.conf:3: rate: \"fast\" is not a number between 0 and 1000000");
+	EXPECT_ERROR("[a]\nport = 7\nlimit-exempt = 127.0.0.1/8\n",
+		     "t.conf:3: limit-exempt: 127.0.0.1/8 has host bits set: did you mean 127.0.0.0/8?");
+	EXPECT_ERROR("[a]\npath = @a\nmax-clients-per-source = 3\n",
+		     "t.conf:3: max-clients-per-source: not for unix listeners: a unix peer has no address");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_dgram_greeting_size),
 		cmocka_unit_test(test_access),
+		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

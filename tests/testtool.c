@@ -48,10 +48,15 @@
  *   fifo-hold PATH                  opens the FIFO PATH for reading, shrinks it to 4 KiB,
  *                                   prints "holding", and never reads: a log reader
  *                                   that is there but stuck; runs until killed
+ *   udp-burst SRC HOST PORT N       N datagrams at once from SRC (an address; any port
+ *                                   of 1024 and up), then counts the replies that come
+ *                                   within half a second: prints "replies K"
+ *   (the stream clients bind to $TESTTOOL_SOURCE first, when it is set)
  *   dns-slow HOST PORT MS           a DNS server on HOST:PORT (UDP) that answers every
  *                                   A query with 127.0.0.1 (others with no address),
  *                                   each MS milliseconds after it came; prints "bound";
  *                                   runs until killed */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -135,12 +140,34 @@ static char *read_file(const char *path, size_t *size)
 }
 
 /* A non-blocking client socket, connecting. rcvbuf > 0 shrinks its buffer. */
+/* Binds fd to $TESTTOOL_SOURCE, an address of family, when it is set. */
+static void bind_source(int fd, int family)
+{
+	const char *source = getenv("TESTTOOL_SOURCE");
+	union sockaddr_union sa = {};
+	socklen_t len;
+
+	if (!source)
+		return;
+	if (family == AF_INET && inet_pton(AF_INET, source, &sa.in.sin_addr) == 1) {
+		sa.in.sin_family = AF_INET;
+		len = sizeof(sa.in);
+	} else if (family == AF_INET6 && inet_pton(AF_INET6, source, &sa.in6.sin6_addr) == 1) {
+		sa.in6.sin6_family = AF_INET6;
+		len = sizeof(sa.in6);
+	} else
+		die("TESTTOOL_SOURCE=%s is no address of the server's family", source);
+	if (bind(fd, &sa.sa, len) < 0)
+		die("bind %s: %s", source, strerror(errno));
+}
+
 static int client_socket(const struct address *a, int rcvbuf)
 {
 	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
+	bind_source(fd, a->family);
 	if (rcvbuf > 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (connect(fd, &a->sa.sa, a->len) < 0 && errno != EINPROGRESS && errno != EAGAIN)
@@ -821,6 +848,33 @@ static int cmd_fifo_hold(int argc, char *argv[])
 		pause();
 }
 
+static int cmd_udp_burst(int argc, char *argv[])
+{
+	struct address a = resolve(argv[3], argv[4]);
+	unsigned n = number(argv[5]), replies = 0;
+	uint64_t deadline;
+	char buf[2048];
+	int fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	setenv("TESTTOOL_SOURCE", argv[2], 1);
+	bind_source(fd, a.family);
+	if (connect(fd, &a.sa.sa, a.len) < 0)
+		die("connect: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++)
+		if (send(fd, "", 0, 0) < 0)
+			die("send: %s", strerror(errno));
+	/* A measurement window, not a wait for readiness: the replies that are
+	 * not coming cannot be waited for any other way. */
+	deadline = now_ms() + 500;
+	for (uint64_t now = now_ms(); now < deadline; now = now_ms())
+		if (wait_fd(fd, POLLIN, (int)(deadline - now)) > 0 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			replies++;
+	printf("replies %u\n", replies);
+	return 0;
+}
+
 static int cmd_dns_slow(int argc, char *argv[])
 {
 	struct address a = resolve(argv[2], argv[3]);
@@ -872,7 +926,7 @@ int main(int argc, char *argv[])
 		{ "send-unbound", 1, cmd_send_unbound },  { "hammer", 5, cmd_hammer },
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 		{ "udp-sink", 2, cmd_udp_sink },        { "fifo-hold", 1, cmd_fifo_hold },
-		{ "dns-slow", 3, cmd_dns_slow },
+		{ "dns-slow", 3, cmd_dns_slow },       { "udp-burst", 4, cmd_udp_burst },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 		{ "send-from", 2, cmd_send_from },     { "trickle", 2, cmd_trickle },
