@@ -154,6 +154,7 @@ static void put_addrlist(struct writer *w, const struct addrlist *l)
 
 static void put_limits(struct writer *w, const struct limits *l)
 {
+	put_u64(w, l->exempt_own);
 	put_addrlist(w, &l->exempt);
 	put_u64(w, l->prefix4);
 	put_u64(w, l->prefix6);
@@ -430,6 +431,7 @@ static void get_addrlist(struct reader *r, struct addrlist *l)
 
 static void get_limits(struct reader *r, struct limits *l)
 {
+	l->exempt_own = get_bool(r);
 	get_addrlist(r, &l->exempt);
 	l->prefix4 = (unsigned)get_bounded(r, 32);
 	l->prefix6 = (unsigned)get_bounded(r, 128);

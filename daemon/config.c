@@ -191,8 +191,10 @@ static int load_limits(struct parser *p, const struct section *s, bool listener,
 		for (size_t i = 0; i < ELEMENTSOF(per_source); i++)
 			if (s->value[per_source[i]])
 				r = KEY_ERROR(p, s, per_source[i], "not for unix listeners: a unix peer has no address");
-	if (s->value[KEY_LIMIT_EXEMPT])
+	if (s->value[KEY_LIMIT_EXEMPT]) {
 		addrlist_clear(&l->exempt);
+		l->exempt_own = true;
+	}
 	for (size_t i = 0; i < s->n_lines; i++) {
 		const char *v = s->lines[i].value;
 		int q;
@@ -530,12 +532,11 @@ static void load_listener(struct parser *p, struct section *s)
 
 	ok &= load_socket_kind(p, s, &l) == 0;
 	ok &= load_access(p, s, &c->access, l.family == AF_UNIX, &l.access) == 0;
+	/* [greetingd]'s limit-exempt applies unless the section has its own:
+	 * not copied, so that a thousand listeners cost one list. */
 	l.limits = c->limits;
 	l.limits.exempt = (struct addrlist){};
-	if (addrlist_copy(&l.limits.exempt, &c->limits.exempt) < 0) {
-		p->oom = true;
-		ok = false;
-	}
+	l.limits.exempt_own = false;
 	ok &= load_limits(p, s, true, l.family, l.type, &l.limits) == 0;
 	ok &= ok && check_family_keys(p, s, &l) == 0;
 	ok &= ok && load_addresses(p, s, &l) == 0;

@@ -28,7 +28,8 @@ enum { ACCESS_ALLOW, ACCESS_DENY };
 #define CONFIG_DEFAULT_MAX_PER_SOURCE 64
 #define CONFIG_DEFAULT_DGRAM_RATE 20
 struct limits {
-	struct addrlist exempt; /* sealed */
+	struct addrlist exempt; /* sealed; a listener's only if exempt_own */
+	bool exempt_own;        /* a listener's own lines: else [greetingd]'s list applies, not copied */
 	unsigned prefix4, prefix6;
 	unsigned max_per_source; /* 0: none */
 	unsigned rate, burst;    /* new clients a second (0: none), and at once */
@@ -61,6 +62,12 @@ struct config {
 	char **errors;
 	size_t n_errors;
 };
+
+/* The limit-exempt list that applies to l: its own, or [greetingd]'s. */
+static inline const struct addrlist *listener_exempt(const struct config *c, const struct listener_config *l)
+{
+	return l->limits.exempt_own ? &l->limits.exempt : &c->limits.exempt;
+}
 
 /* Reads and validates path. Returns 0, -EINVAL when the file has errors (they
  * are in (*ret)->errors), or -ENOMEM; *ret is set in the first two cases. */

@@ -124,6 +124,17 @@ static void assert_addrlist_equal(const struct addrlist *a, const struct addrlis
 	}
 }
 
+static void assert_limits_equal(const struct limits *a, const struct limits *b)
+{
+	assert_int_equal(a->exempt_own, b->exempt_own);
+	assert_addrlist_equal(&a->exempt, &b->exempt);
+	assert_int_equal(a->prefix4, b->prefix4);
+	assert_int_equal(a->prefix6, b->prefix6);
+	assert_int_equal(a->max_per_source, b->max_per_source);
+	assert_int_equal(a->rate, b->rate);
+	assert_int_equal(a->burst, b->burst);
+}
+
 /* Field by field, the sharing of the global greeting included. */
 static void assert_config_equal(const struct config *a, const struct config *b)
 {
@@ -133,6 +144,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->timeout_usec, b->timeout_usec);
 	assert_int_equal(a->deadline_usec, b->deadline_usec);
 	assert_addrlist_equal(&a->access, &b->access);
+	assert_limits_equal(&a->limits, &b->limits);
 	assert_int_equal(a->max_clients, b->max_clients);
 	assert_int_equal(a->workers, b->workers);
 	assert_int_equal(a->n_listeners, b->n_listeners);
@@ -150,6 +162,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		assert_int_equal(la->timeout_usec, lb->timeout_usec);
 		assert_int_equal(la->deadline_usec, lb->deadline_usec);
 		assert_addrlist_equal(&la->access, &lb->access);
+		assert_limits_equal(&la->limits, &lb->limits);
 		assert_int_equal(la->n_addresses, lb->n_addresses);
 		for (size_t k = 0; k < la->n_addresses; k++)
 			assert_address_equal(&la->addresses[k], &lb->addresses[k]);
@@ -189,6 +202,8 @@ static struct config *load_every_kind(size_t greeting_file_size)
 		 "[any]\n"
 		 "port = 12001\n"
 		 "deny = 10.0.0.0/8 ::1\n"
+		 "limit-exempt = 198.51.100.0/24\n"
+		 "rate = 7\n"
 		 "[local]\n"
 		 "path = %s/local.sock\n"
 		 "greeting = local\\n\n"
@@ -360,13 +375,14 @@ static int deserialize_with(const void *buf, size_t size, size_t offset, uint64_
 
 /* The words config_serialize() writes after the global greeting (timeout,
  * deadline, max_clients, workers, an empty access list's count, then the
- * limits: the default limit-exempt list's count and its two prefixes of
- * five words each, and five numbers) and in a listener between its name and
- * its address count (line, family, type, protocol, the shared-greeting
- * flag, set here, timeout, deadline, the access count, its limits): the
- * offsets below step over them. */
-#define GLOBAL_WORDS 21
-#define LISTENER_WORDS 24
+ * limits: a flag, the default limit-exempt list's count and its two
+ * prefixes of five words each, and five numbers) and in a listener between
+ * its name and its address count (line, family, type, protocol, the
+ * shared-greeting flag, set here, timeout, deadline, the access count, its
+ * limits: a flag, an empty list's count, five numbers): the offsets below
+ * step over them. */
+#define GLOBAL_WORDS 22
+#define LISTENER_WORDS 15
 
 static const uint64_t huge[] = { UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 40, UINT32_MAX, INT32_MAX, 1000000 };
 

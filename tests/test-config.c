@@ -569,9 +569,13 @@ static void test_limits(void **state)
 	assert_int_equal(tcp->rate, 0);                          /* stream: no rate by default */
 	assert_int_equal(udp->rate, CONFIG_DEFAULT_DGRAM_RATE); /* datagram: 20 */
 	assert_int_equal(udp->burst, 2 * CONFIG_DEFAULT_DGRAM_RATE);
-	assert_int_equal(addrlist_size(&tcp->exempt), 2);       /* 127.0.0.0/8 ::1 inherited */
-	assert_int_equal(addrlist_size(&udp->exempt), 2);       /* its own two lines replace them */
-	assert_int_equal(addrlist_size(&c->listeners[2].limits.exempt), 0); /* an empty line: nobody */
+	assert_false(tcp->exempt_own);                          /* 127.0.0.0/8 ::1 inherited, not copied */
+	assert_ptr_equal(listener_exempt(c, &c->listeners[0]), &c->limits.exempt);
+	assert_int_equal(addrlist_size(&c->limits.exempt), 2);
+	assert_true(udp->exempt_own);                           /* its own two lines replace them */
+	assert_int_equal(addrlist_size(&udp->exempt), 2);
+	assert_true(c->listeners[2].limits.exempt_own);         /* an empty line: nobody */
+	assert_int_equal(addrlist_size(&c->listeners[2].limits.exempt), 0);
 	assert_int_equal(c->listeners[2].limits.rate, 5);
 	assert_int_equal(c->listeners[2].limits.burst, 10);
 	assert_int_equal(addrlist_size(&c->listeners[3].limits.exempt), 1); /* cleared, then ::2 */
