@@ -51,14 +51,18 @@ static const char *keys_taken(bool global, char *buf, size_t size)
 	return buf;
 }
 
-/* Keeps one more line of a repeatable key. */
+/* Keeps one more line of a repeatable key; the array doubles, so that a
+ * file of tens of thousands of lines costs no quadratic copying. */
 static int section_add_line(struct section *s, enum key k, unsigned line, const char *value)
 {
-	struct section_line *lines = realloc(s->lines, (s->n_lines + 1) * sizeof(*lines));
+	struct section_line *lines = s->lines;
 
-	if (!lines)
-		return -ENOMEM;
-	s->lines = lines;
+	if ((s->n_lines & (s->n_lines - 1)) == 0) { /* 0, 1, 2, 4...: full */
+		lines = realloc(s->lines, (s->n_lines ? 2 * s->n_lines : 1) * sizeof(*lines));
+		if (!lines)
+			return -ENOMEM;
+		s->lines = lines;
+	}
 	lines[s->n_lines] = (struct section_line){ .key = k, .line = line, .value = strdup(value) };
 	if (!lines[s->n_lines].value)
 		return -ENOMEM;

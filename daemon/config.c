@@ -150,6 +150,13 @@ static int load_access(struct parser *p, const struct section *s, const struct a
 
 			if (s->lines[i].key != k)
 				continue;
+			/* An empty line would leave the key set and the list empty:
+			 * a listener open to all, from a template's empty variable. */
+			if (s->lines[i].value[strspn(s->lines[i].value, " \t")] == '\0') {
+				r = config_error(p, s->lines[i].line, keys[k].name,
+						 "is empty: name prefixes (every source: 0.0.0.0/0 ::/0)");
+				continue;
+			}
 			q = addrlist_add(ret, s->lines[i].value, tag, err, sizeof(err));
 			if (q == -ENOMEM) {
 				p->oom = true;

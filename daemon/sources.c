@@ -279,7 +279,7 @@ struct source_handle sources_lookup(struct sources *t, uint32_t scope, const str
 {
 	struct source_key key;
 	struct source *e;
-	uint32_t bucket, i, *link, *tail_link = NULL, victim;
+	uint32_t bucket, i, *link, victim;
 	unsigned length = 0;
 
 	if (!key_from_sockaddr(sa, len, scope, prefix4, prefix6, &key))
@@ -294,28 +294,44 @@ struct source_handle sources_lookup(struct sources *t, uint32_t scope, const str
 			*link = e->chain_next;
 			e->chain_next = t->buckets[bucket];
 			t->buckets[bucket] = i;
-			lru_unlink(t, i);
-			lru_push_front(t, i);
+			if (e->in_flight == 0) { /* a pinned entry is in no list */
+				lru_unlink(t, i);
+				lru_push_front(t, i);
+			}
 			e->last_seen_usec = now_usec;
 			return handle_of(t, i);
 		}
-		tail_link = link;
 		length++;
 	}
 
+	/* A source with clients in flight is pinned: forgetting it would let
+	 * it past max-clients-per-source (its clients' releases would then be
+	 * ignored), and a flood of spoofed datagrams could do that on purpose.
+	 * Pinned entries are in no LRU list and no chain overflow takes them;
+	 * with nothing left to forget, the new source goes untracked (a null
+	 * handle: no limit), which needs more sources in flight than the
+	 * table holds. */
 	if (length >= SOURCES_CHAIN_MAX) {
 		/* Only keys aimed at one bucket get here: they evict each
 		 * other, and the lookup stays SOURCES_CHAIN_MAX compares. */
-		victim = *tail_link;
-		*tail_link = NONE;
+		uint32_t *victim_link = NULL;
+
+		for (link = &t->buckets[bucket]; *link != NONE; link = &t->entries[*link].chain_next)
+			if (t->entries[*link].in_flight == 0)
+				victim_link = link;
+		if (!victim_link)
+			return (struct source_handle){};
+		victim = *victim_link;
+		*victim_link = t->entries[victim].chain_next;
 		lru_unlink(t, victim);
 	} else if (t->used < t->capacity)
 		victim = t->used++;
-	else {
+	else if (t->lru_tail != NONE) {
 		victim = t->lru_tail;
 		chain_unlink(t, victim);
 		lru_unlink(t, victim);
-	}
+	} else
+		return (struct source_handle){};
 
 	e = &t->entries[victim];
 	*e = (struct source){
@@ -389,7 +405,8 @@ bool sources_acquire(struct sources *t, struct source_handle h, unsigned max_in_
 		return false;
 	if (e->in_flight == UINT32_MAX)
 		return false;
-	e->in_flight++;
+	if (e->in_flight++ == 0)
+		lru_unlink(t, (uint32_t)(e - t->entries)); /* pinned: never forgotten while in flight */
 	return true;
 }
 
@@ -400,8 +417,8 @@ void sources_release(struct sources *t, struct source_handle h)
 	if (!e)
 		return;
 	assert(e->in_flight > 0);
-	if (e->in_flight > 0)
-		e->in_flight--;
+	if (e->in_flight > 0 && --e->in_flight == 0)
+		lru_push_front(t, (uint32_t)(e - t->entries)); /* forgettable again */
 }
 
 bool sources_note_drop(struct sources *t, struct source_handle h, uint64_t now_usec, uint64_t interval_usec,

@@ -548,6 +548,8 @@ static void test_access(void **state)
 		     "t.conf:3: deny: /33 is longer than an IPv4 address (32 bits)");
 	EXPECT_ERROR("[a]\nport = 7\nallow = ::1\nallow = localhost\n",
 		     "t.conf:4: allow: \"localhost\" is not an IPv4 or IPv6 address");
+	EXPECT_ERROR("[greetingd]\nallow = 192.0.2.0/24\n[a]\nport = 7\nallow =\n",
+		     "t.conf:5: allow: is empty: name prefixes (every source: 0.0.0.0/0 ::/0)");
 	EXPECT_ERROR("[a]\npath = /run/a.sock\nallow = 192.0.2.0/24\n",
 		     "t.conf:3: allow: not for unix listeners: a unix peer has no address (the socket file's permissions "
 		     "say who may connect)");

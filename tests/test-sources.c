@@ -434,6 +434,35 @@ static void test_lru(void **state)
 	sources_free(t);
 }
 
+/* A source with clients in flight is never forgotten, however many new
+ * sources come: its limit would be lost with it. */
+static void test_pinned(void **state)
+{
+	struct sources *t = new_table(2);
+	struct source_handle a, b, c, n;
+
+	a = look4(t, "10.0.1.1", 24, 0);
+	assert_true(sources_acquire(t, a, 1));
+	b = look4(t, "10.0.2.1", 24, 1);
+	c = look4(t, "10.0.3.1", 24, 2); /* A is the least recent, but pinned: B goes */
+	assert_true(sources_handle_valid(t, a));
+	assert_false(sources_handle_valid(t, b));
+	assert_true(sources_handle_valid(t, c));
+	assert_false(sources_acquire(t, a, 1)); /* still at its limit */
+	/* Both pinned: a new source goes untracked rather than forget one. */
+	assert_true(sources_acquire(t, c, 1));
+	n = look4(t, "10.0.4.1", 24, 3);
+	assert_false(sources_handle_valid(t, n));
+	assert_true(sources_acquire(t, n, 1)); /* a null handle: no limit */
+	assert_true(sources_handle_valid(t, a) && sources_handle_valid(t, c));
+	/* Released, A may be forgotten again. */
+	sources_release(t, a);
+	n = look4(t, "10.0.5.1", 24, 4);
+	assert_true(sources_handle_valid(t, n));
+	assert_false(sources_handle_valid(t, a));
+	sources_free(t);
+}
+
 /* A handle kept across its entry's reuse touches nothing of the new
  * source: not its clients in flight, its bucket or its drops. */
 static void test_stale_handle(void **state)
@@ -443,7 +472,6 @@ static void test_stale_handle(void **state)
 	uint64_t dropped = 0;
 
 	a = look4(t, "10.0.1.1", 24, 0);
-	assert_true(sources_acquire(t, a, 1));
 	look4(t, "10.0.2.1", 24, 0);
 	x = look4(t, "10.0.3.1", 24, 0); /* A was the least recent */
 	assert_false(sources_handle_valid(t, a));
@@ -501,16 +529,21 @@ static void test_million(void **state)
 		assert_true(sources_take_token(t, h, 20, 40, i));
 		assert_true(sources_acquire(t, h, 64));
 		if (i == 0)
-			first = h;
+			first = h; /* stays in flight through the whole flood */
+		else
+			sources_release(t, h); /* done at once, as most clients are */
 		recent[i % capacity] = h;
 	}
 	counting = false;
 	assert_int_equal(allocations, 0);
-	/* Every one of the last capacity sources is still its entry: no
-	 * chain ever reached SOURCES_CHAIN_MAX with random keys. */
+	/* Every one of the last capacity sources but the oldest is still its
+	 * entry: no chain ever reached SOURCES_CHAIN_MAX with random keys. */
 	for (unsigned i = 0; i < capacity; i++)
-		assert_true(sources_handle_valid(t, recent[i]));
-	assert_false(sources_handle_valid(t, first));
+		if (i != total % capacity) /* the oldest of them: its entry went to keep the first */
+			assert_true(sources_handle_valid(t, recent[i]));
+	/* The first, with a client in flight all along, is still there, limit and all. */
+	assert_true(sources_handle_valid(t, first));
+	assert_false(sources_acquire(t, first, 1));
 	free(recent);
 	sources_free(t);
 }
@@ -571,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_in_flight),
 		cmocka_unit_test(test_note_drop),
 		cmocka_unit_test(test_lru),
+		cmocka_unit_test(test_pinned),
 		cmocka_unit_test(test_stale_handle),
 		cmocka_unit_test(test_million),
 		cmocka_unit_test(test_collisions),
