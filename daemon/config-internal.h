@@ -10,6 +10,7 @@
 #define SECTION_NAME_MAX 64
 #define MAX_CLIENTS_MAX 1000000
 #define RATE_MAX 1000000 /* new clients a second from one source */
+#define MAX_AMPLIFICATION_MAX 65507
 #define GLOBAL_SECTION "greetingd"
 #define MESSAGE_GREETING_MAX 65507 /* the most one UDP/IPv4 datagram carries */
 
@@ -34,6 +35,8 @@ enum key {
 	KEY_MAX_CLIENTS_PER_SOURCE,
 	KEY_RATE,
 	KEY_RATE_BURST,
+	KEY_UDP_SOURCE_CHECK,
+	KEY_MAX_AMPLIFICATION,
 	_KEY_MAX,
 };
 

@@ -33,15 +33,15 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (16 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (6), n_addresses */
+#define LISTENER_MIN_SIZE (18 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (8), n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
 /* A struct that grows fails the build here until the writer and the reader
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
-_Static_assert(sizeof(struct config) == 304, "a new field? serialize it, then update the size");
-_Static_assert(sizeof(struct listener_config) == 296, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct config) == 312, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct listener_config) == 304, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
 
@@ -161,6 +161,8 @@ static void put_limits(struct writer *w, const struct limits *l)
 	put_u64(w, l->max_per_source);
 	put_u64(w, l->rate);
 	put_u64(w, l->burst);
+	put_u64(w, l->source_check);
+	put_u64(w, l->max_amplification);
 }
 
 static void put_listener(struct writer *w, const struct config *c, const struct listener_config *l)
@@ -438,6 +440,8 @@ static void get_limits(struct reader *r, struct limits *l)
 	l->max_per_source = get_unsigned(r);
 	l->rate = get_unsigned(r);
 	l->burst = get_unsigned(r);
+	l->source_check = get_bool(r);
+	l->max_amplification = get_unsigned(r);
 }
 
 static void get_listener(struct reader *r, const struct config *c, struct listener_config *l)

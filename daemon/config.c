@@ -27,7 +27,7 @@ static struct config *config_new(const char *name)
 	c->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	c->workers = 1;
 	c->limits = (struct limits){ .prefix4 = 24, .prefix6 = 56, .max_per_source = CONFIG_DEFAULT_MAX_PER_SOURCE,
-				     .rate = CONFIG_LIMIT_UNSET, .burst = CONFIG_LIMIT_UNSET };
+				     .rate = CONFIG_LIMIT_UNSET, .burst = CONFIG_LIMIT_UNSET, .source_check = true };
 	if (!c->path || !c->errors || !c->greeting ||
 	    addrlist_add(&c->limits.exempt, CONFIG_DEFAULT_LIMIT_EXEMPT, 0, NULL, 0) < 0)
 		return NULL;
@@ -190,7 +190,7 @@ static int load_number(struct parser *p, const struct section *s, enum key k, un
 static int load_limits(struct parser *p, const struct section *s, bool listener, int family, int type, struct limits *l)
 {
 	static const enum key per_source[] = { KEY_LIMIT_EXEMPT, KEY_SOURCE_PREFIX4, KEY_SOURCE_PREFIX6,
-					       KEY_MAX_CLIENTS_PER_SOURCE, KEY_RATE, KEY_RATE_BURST };
+					       KEY_MAX_CLIENTS_PER_SOURCE, KEY_RATE, KEY_RATE_BURST, KEY_UDP_SOURCE_CHECK };
 	char err[256];
 	int r = 0;
 
@@ -226,6 +226,14 @@ static int load_limits(struct parser *p, const struct section *s, bool listener,
 	r |= load_number(p, s, KEY_MAX_CLIENTS_PER_SOURCE, MAX_CLIENTS_MAX, &l->max_per_source);
 	r |= load_number(p, s, KEY_RATE, RATE_MAX, &l->rate);
 	r |= load_number(p, s, KEY_RATE_BURST, 2 * RATE_MAX, &l->burst);
+	r |= load_number(p, s, KEY_MAX_AMPLIFICATION, MAX_AMPLIFICATION_MAX, &l->max_amplification);
+	if (s->value[KEY_UDP_SOURCE_CHECK]) {
+		int b = parse_boolean(s->value[KEY_UDP_SOURCE_CHECK]);
+		if (b < 0)
+			r = KEY_ERROR(p, s, KEY_UDP_SOURCE_CHECK, "\"%s\" is not yes or no", s->value[KEY_UDP_SOURCE_CHECK]);
+		else
+			l->source_check = b;
+	}
 	if (!listener)
 		return r;
 	/* Datagram listeners answer spoofable sources: a rate by default. */

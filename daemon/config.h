@@ -33,6 +33,8 @@ struct limits {
 	unsigned prefix4, prefix6;
 	unsigned max_per_source; /* 0: none */
 	unsigned rate, burst;    /* new clients a second (0: none), and at once */
+	bool source_check;       /* udp-source-check: datagrams from sources a reply could loop with, dropped */
+	unsigned max_amplification; /* reply bytes per request byte, for datagrams; 0: no cap */
 };
 
 /* One [section] other than [greetingd]: one service, one or more sockets. */

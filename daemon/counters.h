@@ -12,6 +12,7 @@ struct server_counters {
 	_Atomic uint64_t denied;     /* clients and datagrams refused by allow and deny */
 	_Atomic uint64_t limited;    /* clients refused by max-clients-per-source */
 	_Atomic uint64_t rate_limited; /* clients and datagrams over their source's rate */
+	_Atomic uint64_t too_small;  /* datagrams whose reply max-amplification forbids */
 };
 
 /* Adds to a counter that has one writer: a plain load and store, no locked

@@ -23,6 +23,7 @@ typedef union {
 /* One datagram socket's buffers. */
 struct dgram_batch {
 	int fd, family;
+	bool v6only; /* an inet6 socket that IPv4 cannot reach: a mapped source there is forged */
 	struct mmsghdr in[DGRAM_BATCH], out[DGRAM_BATCH];
 	union sockaddr_union names[DGRAM_BATCH];
 	control_buffer in_control[DGRAM_BATCH], out_control[DGRAM_BATCH];
@@ -32,9 +33,13 @@ struct dgram_batch *dgram_batch_new(int fd, int family)
 {
 	struct dgram_batch *b = calloc(1, sizeof(struct dgram_batch));
 
+	int v6only = 0;
+	socklen_t len = sizeof(v6only);
+
 	if (b) {
 		b->fd = fd;
 		b->family = family;
+		b->v6only = family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only;
 	}
 	return b;
 }
@@ -130,6 +135,7 @@ enum verdict {
 	BAD_SOURCE, /* a source a reply could start a loop with */
 	DENIED,     /* by allow and deny */
 	RATE_LIMITED, /* over its source's rate */
+	TOO_SMALL,  /* the reply would be more than max-amplification times the request */
 };
 
 #define DROP_SUMMARY_INTERVAL_USEC (10 * USEC_PER_SEC)
@@ -156,13 +162,55 @@ static void note_rate_drop(const struct dgram_env *env, const struct policy *p, 
  * DNS, NTP...) or to one of our own sockets could start a loop between two
  * servers that one spoofed datagram sets off and nothing ends
  * (CVE-2024-2169): such a source is dropped and counted. */
-static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_env *env, const struct client_context *ctx)
+/* Why a reply to src could not be sent safely, or NULL. A reply to port 0,
+ * to a port below 1024 (echo, daytime, chargen, DNS, NTP...) or to one of
+ * our own sockets could start a loop between two servers that one spoofed
+ * datagram sets off and nothing ends (CVE-2024-2169); an unspecified,
+ * multicast or broadcast source is a forged one, and the last would make a
+ * whole subnet answer; so is an IPv4-mapped source where IPv4 cannot come. */
+static const char *bad_source(const struct dgram_batch *b, const struct dgram_env *env, const struct sockaddr *peer,
+			      socklen_t len)
+{
+	union inet_sockaddr storage;
+	const struct sockaddr *src;
+
+	if (b->v6only && peer->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr))
+		return "an IPv4-mapped source on an IPv6-only socket";
+	src = source_inet(peer, len, &storage);
+	if (sockaddr_port(src) < 1024)
+		return "its source port is below 1024";
+	if (src->sa_family == AF_INET) {
+		in_addr_t a = ((const struct sockaddr_in *)src)->sin_addr.s_addr;
+
+		if (a == htonl(INADDR_ANY))
+			return "its source is unspecified";
+		if (IN_MULTICAST(ntohl(a)))
+			return "its source is a multicast address";
+		if (a == htonl(INADDR_BROADCAST) || server_is_broadcast(env->server, a))
+			return "its source is a broadcast address";
+	} else {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)src)->sin6_addr;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(a))
+			return "its source is unspecified";
+		if (IN6_IS_ADDR_MULTICAST(a))
+			return "its source is a multicast address";
+	}
+	if (server_is_own_address(env->server, src))
+		return "it comes from one of greetingd's own sockets";
+	return NULL;
+}
+
+/* The one place a datagram (of size bytes) is admitted or refused, before
+ * any reply, in DESIGN section 6's order: the source check, allow and
+ * deny, the rate, max-amplification. */
+static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_env *env, const struct client_context *ctx,
+				size_t size)
 {
 	const struct policy *p = ctx->policy;
 	char buf[ADDRESS_STRING_MAX];
 	const char *why;
-	union inet_sockaddr storage;
-	const struct sockaddr *src;
 
 	if (b->family == AF_UNIX) {
 		if (ctx->peer_len > offsetof(struct sockaddr_un, sun_path))
@@ -171,29 +219,33 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 				 ctx->policy->name);
 		return NO_ADDRESS;
 	}
-	src = source_inet(ctx->peer, ctx->peer_len, &storage);
-	if (sockaddr_port(src) < 1024)
-		why = "its source port is below 1024";
-	else if (server_is_own_address(env->server, src))
-		why = "it comes from one of greetingd's own sockets";
-	else if (!policy_allows(ctx->policy, ctx->peer, ctx->peer_len)) {
+	if (p->source_check && (why = bad_source(b, env, ctx->peer, ctx->peer_len))) {
+		if (log_get_max_level() >= LOG_DEBUG)
+			log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", p->name,
+					 client_context_peer_string(ctx, buf), why);
+		return BAD_SOURCE;
+	}
+	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
 		if (log_get_max_level() >= LOG_INFO)
-			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", ctx->policy->name,
-					 client_context_peer_string(ctx, buf));
+			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", p->name, client_context_peer_string(ctx, buf));
 		return DENIED;
-	} else if (policy_limits(p, ctx->peer, ctx->peer_len)) {
+	}
+	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
 		struct source_handle h = sources_lookup(env->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4,
 							p->prefix6, env->now_usec);
-		if (sources_take_token(env->sources, h, p->rate, p->burst, env->now_usec))
-			return ADMIT;
-		note_rate_drop(env, p, h);
-		return RATE_LIMITED;
-	} else
-		return ADMIT;
-	if (log_get_max_level() >= LOG_DEBUG)
-		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", ctx->policy->name,
-				 client_context_peer_string(ctx, buf), why);
-	return BAD_SOURCE;
+		if (!sources_take_token(env->sources, h, p->rate, p->burst, env->now_usec)) {
+			note_rate_drop(env, p, h);
+			return RATE_LIMITED;
+		}
+	}
+	if (p->max_amplification > 0 && p->greeting->size > (uint64_t)p->max_amplification * size) {
+		if (log_get_max_level() >= LOG_DEBUG)
+			log_client_errno(LOG_DEBUG, 0, "[%s] datagram of %zu bytes from %s: a reply of %zu is over %u times it",
+					 p->name, size, client_context_peer_string(ctx, buf), p->greeting->size,
+					 p->max_amplification);
+		return TOO_SMALL;
+	}
+	return ADMIT;
 }
 
 /* Sends the k replies of a batch. One the kernel cannot take now is dropped
@@ -242,7 +294,8 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 			};
 		/* No buffer: the content does not matter, any datagram (empty,
 		 * or too long and truncated) is answered the same. */
-		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+		/* MSG_TRUNC: msg_len is each datagram's real size, for max-amplification. */
+		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
@@ -256,7 +309,7 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 
 			if (_unlikely_(b->family == AF_UNIX && in->msg_controllen > 0))
 				close_passed_fds(in);
-			switch (dgram_admit(b, env, &ctx)) {
+			switch (dgram_admit(b, env, &ctx, b->in[i].msg_len)) {
 			case ADMIT:
 				break;
 			case NO_ADDRESS:
@@ -270,6 +323,9 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 				continue;
 			case RATE_LIMITED:
 				count(&counters->rate_limited, 1);
+				continue;
+			case TOO_SMALL:
+				count(&counters->too_small, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

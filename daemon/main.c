@@ -159,10 +159,11 @@ static void notify_status(struct daemon *d, const char *extra, bool force)
 
 	snprintf(status, sizeof(status),
 		 "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu, "
-		 "limited %llu, rate-limited %llu",
+		 "limited %llu, rate-limited %llu, too-small %llu",
 		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
 		 (unsigned long long)st.greeted, (unsigned long long)st.failed, (unsigned long long)st.bad_source,
-		 (unsigned long long)st.denied, (unsigned long long)st.limited, (unsigned long long)st.rate_limited);
+		 (unsigned long long)st.denied, (unsigned long long)st.limited, (unsigned long long)st.rate_limited,
+		 (unsigned long long)st.too_small);
 	if (!force && streq(status, d->status))
 		return;
 	memcpy(d->status, status, sizeof(status));
@@ -196,10 +197,11 @@ static int on_log_counters(sd_event_source *es, const struct signalfd_siginfo *s
 	struct daemon *d = userdata;
 	struct server_stats st = server_stats(d->server);
 
-	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu, limited %llu, rate-limited %llu",
+	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu, limited %llu, rate-limited %llu, "
+		 "too-small %llu",
 		 strsignal((int)si->ssi_signo), (unsigned long long)st.accepted, (unsigned long long)st.greeted,
 		 (unsigned long long)st.failed, (unsigned long long)st.bad_source, (unsigned long long)st.denied,
-		 (unsigned long long)st.limited, (unsigned long long)st.rate_limited);
+		 (unsigned long long)st.limited, (unsigned long long)st.rate_limited, (unsigned long long)st.too_small);
 	return 0;
 }
 

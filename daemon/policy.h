@@ -30,6 +30,8 @@ struct policy {
 	struct addrlist exempt; /* limit-exempt, sealed */
 	unsigned prefix4, prefix6, max_per_source, rate, burst;
 	bool limited;           /* a per-source limit or a rate applies */
+	bool source_check;      /* udp-source-check */
+	unsigned max_amplification;
 	uint32_t scope;         /* its sources' own in the table: the name's hash, the same across reloads */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };

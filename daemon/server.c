@@ -22,6 +22,8 @@
  *
  * This file: listeners, accepting, server_apply() and the life cycle. */
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,8 @@ struct server {
 	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
 	unsigned n_all;
 	uint64_t own_dgram_ports[65536 / 64]; /* see server_is_own_address() */
+	in_addr_t *broadcasts;  /* the local interfaces' broadcast addresses, at the last apply */
+	size_t n_broadcasts;
 };
 
 static const char *listener_name(const struct listener *l, char buf[static 32])
@@ -507,6 +511,48 @@ static void announce_activated(const struct listener *l)
 			   new->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
 }
 
+/* The broadcast addresses of the local interfaces, read again at each
+ * apply (start and reload): a datagram from one is a spoofed request that
+ * every host of the subnet would answer. Keeps the old list if it cannot. */
+static void broadcasts_update(struct server *s)
+{
+	struct ifaddrs *all = NULL;
+	in_addr_t *list = NULL;
+	size_t n = 0, allocated = 0;
+
+	if (getifaddrs(&all) < 0) {
+		log_warning_errno(errno, "cannot list the local interfaces' broadcast addresses, keeping the old list: %m");
+		return;
+	}
+	for (struct ifaddrs *i = all; i; i = i->ifa_next) {
+		if (!(i->ifa_flags & IFF_BROADCAST) || !i->ifa_broadaddr || i->ifa_broadaddr->sa_family != AF_INET)
+			continue;
+		if (n == allocated) {
+			in_addr_t *more = reallocarray(list, allocated ? 2 * allocated : 4, sizeof(*list));
+			if (!more) {
+				free(list);
+				freeifaddrs(all);
+				return;
+			}
+			list = more;
+			allocated = allocated ? 2 * allocated : 4;
+		}
+		list[n++] = ((const struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr;
+	}
+	freeifaddrs(all);
+	free(s->broadcasts);
+	s->broadcasts = list;
+	s->n_broadcasts = n;
+}
+
+bool server_is_broadcast(const struct server *s, in_addr_t a)
+{
+	for (size_t i = 0; i < s->n_broadcasts; i++)
+		if (s->broadcasts[i] == a)
+			return true;
+	return false;
+}
+
 /* The ports of our datagram sockets, as a bitmap: most sources are on none,
  * and are told so without walking the listeners. */
 static void own_ports_update(struct server *s)
@@ -566,6 +612,7 @@ int server_apply(struct server *s, const struct config *c)
 	}
 	s->max_clients = c->max_clients;
 	own_ports_update(s);
+	broadcasts_update(s);
 	server_set_accepting(s, server_should_accept(s));
 	for (l = s->listeners; l; l = l->next)
 		if (!address_is_connection_oriented(&l->address))
@@ -667,6 +714,7 @@ struct server *server_free(struct server *s)
 	client_set_free(s->clients);
 	listeners_free(s->listeners);
 	sources_free(s->sources);
+	free(s->broadcasts);
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
 	sd_event_unref(s->event);
@@ -714,6 +762,7 @@ struct server_stats server_stats(const struct server *s)
 		st.denied += atomic_load_explicit(&c->denied, memory_order_relaxed);
 		st.limited += atomic_load_explicit(&c->limited, memory_order_relaxed);
 		st.rate_limited += atomic_load_explicit(&c->rate_limited, memory_order_relaxed);
+		st.too_small += atomic_load_explicit(&c->too_small, memory_order_relaxed);
 	}
 	return st;
 }

@@ -14,7 +14,7 @@ struct server;
 struct config;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed, bad_source, denied, limited, rate_limited;
+	uint64_t accepted, greeted, failed, bad_source, denied, limited, rate_limited, too_small;
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);
@@ -48,6 +48,10 @@ void server_set_worker(struct server *s, unsigned index, struct server_counters 
  * on its port (an inet6 wildcard also for IPv4: it may be dual-stack). A
  * source no reply may go to, lest two of them answer each other forever. */
 bool server_is_own_address(const struct server *s, const struct sockaddr *src);
+
+/* Whether a (network order) is the broadcast address of a local interface,
+ * as they were at the last server_apply(). */
+bool server_is_broadcast(const struct server *s, in_addr_t a);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "strutil.h"
@@ -60,6 +61,19 @@ int parse_duration_usec(const char *s, uint64_t *ret)
 			return r;
 		*ret = v * units[i].usec;
 		return 0;
+	}
+	return -EINVAL;
+}
+
+int parse_boolean(const char *s)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
 	}
 	return -EINVAL;
 }

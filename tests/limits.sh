@@ -36,6 +36,12 @@ port = 0
 rate = 1
 rate-burst = 1
 limit-exempt = 127.0.0.9
+[amp]
+type = dgram
+host = 127.0.0.1
+port = 0
+greeting = 0123456789012345678901234567890123456789012345678\n
+max-amplification = 5
 CONF
 start_daemon "$T/l.conf"
 
@@ -80,11 +86,18 @@ expect_greeting "$T/want" --source 127.0.0.5 127.0.0.1 "$(port_of exempt)"
 [ ! -s "$T/got" ] || fail "a source that is not exempt was not limited on [exempt]"
 pass "a limit-exempt source is never rate-limited; the others are"
 
+# max-amplification = 5 and a 50-byte greeting: a 9-byte request gets no
+# reply, a 10-byte one does.
+printf '0123456789012345678901234567890123456789012345678\n' >"$T/amp"
+"$TESTTOOL" udp 127.0.0.1 "$(port_of amp)" 9 "$T/amp" 2>/dev/null && fail "a 9-byte request drew a 50-byte reply"
+"$TESTTOOL" udp 127.0.0.1 "$(port_of amp)" 10 "$T/amp" >/dev/null || fail "a 10-byte request was not answered"
+pass "max-amplification: no reply over 5 times the request"
+
 kill -USR1 "$DAEMON_PID"
 "$TESTTOOL" wait-file "$DAEMON_LOG" 'User defined signal 1: accepted' 10 >/dev/null || fail "no counters line"
 line=$(grep 'User defined signal 1: accepted' "$DAEMON_LOG" | tail -n 1)
 case $line in
-*", limited 1, rate-limited "[1-9]*) ;;
+*", limited 1, rate-limited "[1-9]*", too-small 1") ;;
 *) fail "refusals not counted: $line" ;;
 esac
 stop_daemon

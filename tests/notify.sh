@@ -17,7 +17,7 @@ export WATCHDOG_USEC=400000
 start_daemon "$T/n.conf"
 unset WATCHDOG_USEC
 grep -v '^WATCHDOG=1$' "$NOTIFY_LOG" >"$T/messages"
-head -n 1 "$T/messages" | grep -qx 'STATUS=2 sockets for 2 listeners; accepted 0, greeted 0, failed 0, bad-source 0, denied 0, limited 0, rate-limited 0' ||
+head -n 1 "$T/messages" | grep -qx 'STATUS=2 sockets for 2 listeners; accepted 0, greeted 0, failed 0, bad-source 0, denied 0, limited 0, rate-limited 0, too-small 0' ||
 	fail "first message: $(head -n 1 "$T/messages")"
 sed -n 2p "$T/messages" | grep -qx 'READY=1' || fail "READY=1 is not second"
 "$TESTTOOL" wait-file "$NOTIFY_LOG" WATCHDOG=1 5 3 >/dev/null || fail "no WATCHDOG=1 pings"

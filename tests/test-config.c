@@ -329,7 +329,7 @@ static void test_errors_structure(void **state)
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
 		     "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
-		     "max-clients-per-source, rate, rate-burst");
+		     "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
 	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 3\n", "t.conf:3: max-clients: only valid in [greetingd]");
 	EXPECT_ERROR("[a]\nport = 7\nport = 8\n", "t.conf:3: port: already set at line 2");
@@ -402,7 +402,7 @@ static void test_errors_all_reported(void **state)
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
 		      "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
-		      "max-clients-per-source, rate, rate-burst",
+		      "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
 		      "t.conf:5: type: \"datagram\" is not one of stream, dgram or seqpacket");
@@ -582,9 +582,15 @@ static void test_limits(void **state)
 	assert_int_equal(c->listeners[2].limits.burst, 10);
 	assert_int_equal(addrlist_size(&c->listeners[3].limits.exempt), 1); /* cleared, then ::2 */
 	assert_int_equal(c->listeners[3].limits.burst, 7);
+	assert_true(udp->source_check);
+	assert_int_equal(udp->max_amplification, 0);
 
 	EXPECT_ERROR("[a]\nport = 7\nsource-prefix4 = 33\n",
 		     "t.conf:3: source-prefix4: \"33\" is not a number between 0 and 32");
+	EXPECT_ERROR("[a]\ntype = dgram\nport = 7\nudp-source-check = maybe\n",
+		     "t.conf:4: udp-source-check: \"maybe\" is not yes or no");
+	EXPECT_ERROR("[a]\ntype = dgram\nport = 7\nmax-amplification = 70000\n",
+		     "t.conf:4: max-amplification: \"70000\" is not a number between 0 and 65507");
 	EXPECT_ERROR("[a]\nport = 7\nrate = fast\n", "t.conf:3: rate: \"fast\" is not a number between 0 and 1000000");
 	EXPECT_ERROR("[a]\nport = 7\nlimit-exempt = 127.0.0.1/8\n",
 		     "t.conf:3: limit-exempt: 127.0.0.1/8 has host bits set: did you mean 127.0.0.0/8?");

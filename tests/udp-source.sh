@@ -69,3 +69,29 @@ for src in 127.0.0.1:7 127.0.0.1:0 "[::1]:1023"; do
 done
 pass "datagrams from ports below 1024 and port 0 are dropped, IPv4 and IPv6"
 stop_daemon
+
+# The same spoofed datagram with the defences turned off (no source check,
+# no rate: and loopback is limit-exempt anyway) starts the endless loop
+# the defaults prevent: this is what the test above would see without them.
+cat >"$T/off.conf" <<CONF
+[greetingd]
+greeting = hello\n
+udp-source-check = no
+rate = 0
+[a]
+type = dgram
+host = 127.0.0.1
+port = 0
+[b]
+type = dgram
+host = 127.0.0.1
+port = 0
+CONF
+start_daemon "$T/off.conf"
+before=$(udp_in)
+"$TESTTOOL" udp-from 127.0.0.1 "$(port_of b)" 127.0.0.1 "$(port_of a)" send >/dev/null || fail "cannot spoof"
+ticks=$("$TESTTOOL" cpu-ticks "$DAEMON_PID" 1000)
+after=$(udp_in)
+[ $((after - before)) -gt 1000 ] || fail "no loop without the defences: $((after - before)) datagrams in 1 s"
+stop_daemon
+pass "without udp-source-check and rate, one spoofed datagram loops: $((after - before)) datagrams in 1 s ($ticks ticks)"
