@@ -52,6 +52,10 @@
  *                                   of 1024 and up), then counts the replies that come
  *                                   within half a second: prints "replies K"
  *   (the stream clients bind to $TESTTOOL_SOURCE first, when it is set)
+ *   udp-spoof-flood DST DPORT N     N one-byte IPv4 datagrams to DST:DPORT, each from
+ *                                   another spoofed source in 127.1.0.0/8 (port 40000),
+ *                                   through a raw socket, paced to let the server read;
+ *                                   prints "sent N"
  *   dns-slow HOST PORT MS           a DNS server on HOST:PORT (UDP) that answers every
  *                                   A query with 127.0.0.1 (others with no address),
  *                                   each MS milliseconds after it came; prints "bound";
@@ -716,6 +720,35 @@ static void send_spoofed(const struct address *src, const struct address *dst)
 	close(fd);
 }
 
+static int cmd_udp_spoof_flood(int argc, char *argv[])
+{
+	struct address dst = resolve(argv[2], argv[3]);
+	unsigned n = number(argv[4]);
+	struct {
+		struct iphdr ip;
+		struct udphdr udp;
+		char payload[1];
+	} __attribute__((packed)) p = {
+		.ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP, .daddr = dst.sa.in.sin_addr.s_addr },
+		.udp = { .source = htons(40000), .dest = dst.sa.in.sin_port, .len = htons(sizeof(struct udphdr) + 1) },
+		.payload = "x",
+	};
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+
+	if (fd < 0 || dst.family != AF_INET)
+		die("udp-spoof-flood: %s", fd < 0 ? strerror(errno) : "IPv4 only");
+	for (unsigned i = 0; i < n; i++) {
+		p.ip.saddr = htonl(0x7f010000u + i); /* 127.1.0.0 and up: a new source each */
+		if (sendto(fd, &p, sizeof(p), 0, &dst.sa.sa, dst.len) != (ssize_t)sizeof(p) && errno != ENOBUFS)
+			die("udp-spoof-flood: %s", strerror(errno));
+		if (i % 256 == 255)
+			(void)poll(NULL, 0, 1); /* pacing, so that the server's socket buffer does not drop most */
+	}
+	close(fd);
+	printf("sent %u\n", n);
+	return 0;
+}
+
 static int cmd_udp_from(int argc, char *argv[])
 {
 	struct address src = resolve(argv[2], argv[3]), dst = resolve(argv[4], argv[5]);
@@ -927,6 +960,7 @@ int main(int argc, char *argv[])
 		{ "udp", 4, cmd_udp },                 { "firehose", 3, cmd_firehose },
 		{ "udp-sink", 2, cmd_udp_sink },        { "fifo-hold", 1, cmd_fifo_hold },
 		{ "dns-slow", 3, cmd_dns_slow },       { "udp-burst", 4, cmd_udp_burst },
+		{ "udp-spoof-flood", 3, cmd_udp_spoof_flood },
 		{ "dgram-deaf", 4, cmd_dgram_deaf },   { "cpu-ticks", 2, cmd_cpu_ticks },
 		{ "send-fds", 4, cmd_send_fds },       { "udp-from", 5, cmd_udp_from },
 		{ "send-from", 2, cmd_send_from },     { "trickle", 2, cmd_trickle },

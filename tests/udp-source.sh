@@ -95,3 +95,34 @@ after=$(udp_in)
 [ $((after - before)) -gt 1000 ] || fail "no loop without the defences: $((after - before)) datagrams in 1 s"
 stop_daemon
 pass "without udp-source-check and rate, one spoofed datagram loops: $((after - before)) datagrams in 1 s ($ticks ticks)"
+
+# Bounded state: a million datagrams, each from another spoofed source, go
+# through a per-source table of 64 Ki: memory grows by less than 16 MiB, and
+# a source that was there before is still answered. max-amplification = 1
+# and one-byte requests: every datagram meets the table, none is answered.
+cat >"$T/flood.conf" <<CONF
+[greetingd]
+greeting = hi
+limit-exempt =
+source-prefix4 = 32
+[f]
+type = dgram
+host = 127.0.0.1
+port = 0
+max-amplification = 1
+CONF
+start_daemon "$T/flood.conf"
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
+printf 'hi' >"$T/hi"
+"$TESTTOOL" udp 127.0.0.1 "$(port_of f)" 2 "$T/hi" >/dev/null || fail "not answered before the flood"
+before=$(rss)
+"$TESTTOOL" udp-spoof-flood 127.0.0.1 "$(port_of f)" 1000000 >/dev/null || fail "the flood did not run"
+"$TESTTOOL" udp 127.0.0.1 "$(port_of f)" 2 "$T/hi" >/dev/null || fail "not answered after the flood"
+after=$(rss)
+kill -USR1 "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'User defined signal 1: accepted' 10 >/dev/null || fail "no counters line"
+read -r seen < <(sed -n 's/.*too-small \([0-9]*\)$/\1/p' "$DAEMON_LOG" | tail -n 1)
+[ "${seen:-0}" -gt 131072 ] || fail "only ${seen:-0} of the spoofed datagrams were read: the table was not overrun twice"
+[ $((after - before)) -lt 16384 ] || fail "RSS grew by $((after - before)) KiB over $seen spoofed sources"
+stop_daemon
+pass "$seen datagrams from distinct spoofed sources: RSS $before -> $after KiB; an old source still answered"
