@@ -408,27 +408,46 @@ static bool prefix_is_valid(const struct prefix *p)
 	return true;
 }
 
-/* A list put_addrlist() wrote: refilled and sealed. */
+/* One (prefix, tag) as put_addrlist() writes it; false if malformed. */
+static bool get_prefix(struct reader *r, struct prefix *p, int *tag)
+{
+	const void *bytes;
+
+	*p = (struct prefix){ .family = get_int(r), .len = (unsigned)get_bounded(r, 128) };
+	bytes = get_raw(r, sizeof(p->bytes));
+	*tag = get_int(r);
+	if (!bytes || *tag < 0 || *tag > ADDRLIST_TAG_MAX) {
+		r->bad = true;
+		return false;
+	}
+	memcpy(p->bytes, bytes, sizeof(p->bytes));
+	if (!prefix_is_valid(p)) {
+		r->bad = true;
+		return false;
+	}
+	return true;
+}
+
+/* A list put_addrlist() wrote: refilled and sealed. It must be in the
+ * order the sealed list gives its pairs back, the writer's: a buffer that
+ * reads as a list is then written back the same. */
 static void get_addrlist(struct reader *r, struct addrlist *l)
 {
 	size_t n = get_count(r, PREFIX_SIZE);
+	struct reader again = *r;
+	struct prefix p, q;
+	int tag, qtag;
 
-	for (size_t i = 0; i < n && !r->bad && !r->oom; i++) {
-		struct prefix p = { .family = get_int(r), .len = (unsigned)get_bounded(r, 128) };
-		const void *bytes = get_raw(r, sizeof(p.bytes));
-		int tag = get_int(r);
-
-		if (!bytes || tag < 0 || tag > ADDRLIST_TAG_MAX) {
-			r->bad = true;
-			break;
-		}
-		memcpy(p.bytes, bytes, sizeof(p.bytes));
-		if (!prefix_is_valid(&p))
-			r->bad = true;
-		else if (addrlist_add_prefix(l, &p, tag) < 0)
+	for (size_t i = 0; i < n && !r->bad && !r->oom; i++)
+		if (get_prefix(r, &p, &tag) && addrlist_add_prefix(l, &p, tag) < 0)
 			r->oom = true;
-	}
 	addrlist_seal(l);
+	for (size_t i = 0; i < n && !r->bad && !r->oom; i++) {
+		get_prefix(&again, &p, &tag);
+		addrlist_get(l, i, &q, &qtag);
+		if (memcmp(&p, &q, sizeof(p)) != 0 || tag != qtag)
+			r->bad = true;
+	}
 }
 
 static void get_limits(struct reader *r, struct limits *l)

@@ -428,6 +428,25 @@ static void test_huge_counts(void **state)
 	assert_int_equal(deserialize_with(ebuf, esize, n_errors, CONFIG_ERRORS_MAX + 2), -EBADMSG);
 }
 
+/* A list must come in the order the writer puts it, so that what is read
+ * is written back the same (the fuzzer found the other order accepted). */
+static void test_list_order(void **state)
+{
+	_cleanup_(config_freep) struct config *c = load("[greetingd]\nallow = 192.0.2.0/24 2001:db8::/32\n[a]\nport = 7\n", 0);
+	size_t size, access = 8 + 8 + strlen(c->path) + 8 + c->greeting->size + 4 * 8, record = 5 * 8;
+	_cleanup_free_ uint8_t *buf = serialize(c, &size);
+	uint8_t tmp[5 * 8];
+	struct config *copy = NULL;
+
+	assert_int_equal(get_word(buf, access), 2);
+	assert_int_equal(get_word(buf, access + 8), AF_INET); /* the writer's order: IPv4 first */
+	memcpy(tmp, buf + access + 8, record);
+	memmove(buf + access + 8, buf + access + 8 + record, record);
+	memcpy(buf + access + 8 + record, tmp, record);
+	assert_int_equal(config_deserialize(buf, size, &copy), -EBADMSG);
+	assert_null(copy);
+}
+
 /* Any word anywhere overwritten with a huge value: refused or accepted,
  * never a crash, an over-read or a huge allocation. */
 static void test_every_corrupt_word(void **state)
@@ -588,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_errors),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_huge_counts),
+		cmocka_unit_test(test_list_order),
 		cmocka_unit_test(test_every_corrupt_word),
 		cmocka_unit_test(test_memfd),
 		cmocka_unit_test(test_memfd_refused),
