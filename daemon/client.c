@@ -181,14 +181,14 @@ static void client_io(struct client *c)
 			return;
 		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->ctx.policy->name,
 				 peer_string(&c->ctx, LOG_DEBUG, peer));
-		count(&c->set->counters->failed, 1);
+		COUNT(c->set->counters, c->ctx.policy, failed, 1);
 		client_free(c);
 		return;
 	}
 	c->sent += (size_t)n;
 	if (c->sent < g->size)
 		return;
-	count(&c->set->counters->greeted, 1);
+	COUNT(c->set->counters, c->ctx.policy, greeted, 1);
 	if (c->tcp)
 		client_linger(c);
 	else
@@ -236,7 +236,7 @@ static void client_timeout(struct client *c, uint64_t now)
 		log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
 				 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered,
 				 c->ctx.policy->greeting->size);
-	count(&c->set->counters->failed, 1);
+	COUNT(c->set->counters, c->ctx.policy, timed_out, 1);
 	(void)setsockopt(c->ctx.fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
 	client_free(c);
@@ -272,7 +272,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	if (!c) {
 		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", ctx->policy->name,
 				 peer_string(ctx, LOG_ERR, peer));
-		count(&cs->counters->failed, 1);
+		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_context_close(cs, ctx);
 		return NULL;
 	}
@@ -289,7 +289,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	if (r < 0) {
 		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", ctx->policy->name,
 				 peer_string(ctx, LOG_ERR, peer));
-		count(&cs->counters->failed, 1);
+		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_free(c);
 		return NULL;
 	}
@@ -308,7 +308,7 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 	char peer[ADDRESS_STRING_MAX];
 
 	if (_likely_(n == (ssize_t)g->size)) {
-		count(&cs->counters->greeted, 1);
+		COUNT(cs->counters, ctx->policy, greeted, 1);
 		/* Unix sockets deliver at once; TCP may lose undelivered bytes to
 		 * an RST if the client has written, or writes soon. */
 		if (_likely_(unix_peer || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(ctx->fd) <= 0))) {
@@ -323,7 +323,7 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 	if (n < 0 && errno != EAGAIN) {
 		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", ctx->policy->name,
 				 peer_string(ctx, LOG_DEBUG, peer));
-		count(&cs->counters->failed, 1);
+		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_context_close(cs, ctx);
 		return;
 	}

@@ -260,7 +260,7 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 		int n = sendmmsg(b->fd, b->out + next, k - next, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			next += (unsigned)n;
-			count(&counters->greeted, (unsigned)n);
+			COUNT(counters, p, greeted, (unsigned)n);
 			continue;
 		}
 		if (errno != EINTR) {
@@ -269,7 +269,7 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 						      .peer_len = m->msg_namelen };
 			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s, dropping the reply: %m", p->name,
 					 client_context_peer_string(&ctx, buf));
-			count(&counters->failed, 1);
+			COUNT(counters, p, failed, 1);
 			next++;
 		}
 	}
@@ -301,7 +301,7 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
 			return;
 		}
-		count(&counters->accepted, (unsigned)n);
+		COUNT(counters, p, accepted, (unsigned)n);
 		for (int i = 0; i < n; i++) {
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
 			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
@@ -313,19 +313,19 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 			case ADMIT:
 				break;
 			case NO_ADDRESS:
-				count(&counters->failed, 1);
+				COUNT(counters, p, failed, 1);
 				continue;
 			case BAD_SOURCE:
-				count(&counters->bad_source, 1);
+				COUNT(counters, p, bad_source, 1);
 				continue;
 			case DENIED:
-				count(&counters->denied, 1);
+				COUNT(counters, p, denied, 1);
 				continue;
 			case RATE_LIMITED:
-				count(&counters->rate_limited, 1);
+				COUNT(counters, p, rate_limited, 1);
 				continue;
 			case TOO_SMALL:
-				count(&counters->too_small, 1);
+				COUNT(counters, p, too_small, 1);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

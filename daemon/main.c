@@ -35,7 +35,7 @@ struct daemon {
 	bool reload_again;        /* SIGHUP came during a reload */
 	bool awaiting_workers;    /* a reload applied here, not yet by every worker */
 	bool worker_failed;
-	char status[256];
+	char status[512];
 };
 
 static void help(void)
@@ -155,15 +155,10 @@ static void config_print(const struct config *c)
 static void notify_status(struct daemon *d, const char *extra, bool force)
 {
 	struct server_stats st = server_stats(d->server);
-	char status[sizeof(d->status)];
+	char status[sizeof(d->status)], counters[SERVER_STATS_STRING_MAX];
 
-	snprintf(status, sizeof(status),
-		 "%s%u sockets for %zu listeners; accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu, "
-		 "limited %llu, rate-limited %llu, too-small %llu",
-		 extra, server_n_listeners(d->server), d->config->n_listeners, (unsigned long long)st.accepted,
-		 (unsigned long long)st.greeted, (unsigned long long)st.failed, (unsigned long long)st.bad_source,
-		 (unsigned long long)st.denied, (unsigned long long)st.limited, (unsigned long long)st.rate_limited,
-		 (unsigned long long)st.too_small);
+	snprintf(status, sizeof(status), "%s%u sockets for %zu listeners; %s", extra, server_n_listeners(d->server),
+		 d->config->n_listeners, server_stats_format(&st, counters, sizeof(counters)));
 	if (!force && streq(status, d->status))
 		return;
 	memcpy(d->status, status, sizeof(status));
@@ -196,12 +191,13 @@ static int on_log_counters(sd_event_source *es, const struct signalfd_siginfo *s
 {
 	struct daemon *d = userdata;
 	struct server_stats st = server_stats(d->server);
+	char counters[SERVER_STATS_STRING_MAX];
 
-	log_info("%s: accepted %llu, greeted %llu, failed %llu, bad-source %llu, denied %llu, limited %llu, rate-limited %llu, "
-		 "too-small %llu",
-		 strsignal((int)si->ssi_signo), (unsigned long long)st.accepted, (unsigned long long)st.greeted,
-		 (unsigned long long)st.failed, (unsigned long long)st.bad_source, (unsigned long long)st.denied,
-		 (unsigned long long)st.limited, (unsigned long long)st.rate_limited, (unsigned long long)st.too_small);
+	log_info("%s: %s", strsignal((int)si->ssi_signo), server_stats_format(&st, counters, sizeof(counters)));
+	server_log_listener_stats(d->server);
+	/* Each worker logs its own listeners' counters. */
+	if (d->workers && workers_index(d->workers) == 0)
+		workers_kill(d->workers, SIGUSR1);
 	return 0;
 }
 

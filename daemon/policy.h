@@ -17,6 +17,7 @@
 
 #include "address.h"
 #include "addrlist.h"
+#include "counters.h"
 #include "sources.h"
 #include "greeting.h"
 
@@ -33,6 +34,7 @@ struct policy {
 	bool source_check;      /* udp-source-check */
 	unsigned max_amplification;
 	uint32_t scope;         /* its sources' own in the table: the name's hash, the same across reloads */
+	struct server_counters *stats; /* the listener's counters, kept by the server across reloads */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };
 

@@ -61,6 +61,13 @@ struct listener {
 	struct dgram_batch *batch;  /* datagram sockets */
 };
 
+/* One listener's counters, by its section's name: they go on across reloads. */
+struct listener_stats {
+	struct listener_stats *next;
+	struct server_counters counters;
+	char name[];
+};
+
 struct server {
 	sd_event *event;
 	struct listener *listeners;
@@ -74,6 +81,7 @@ struct server {
 	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
 	unsigned n_all;
 	uint64_t own_dgram_ports[65536 / 64]; /* see server_is_own_address() */
+	struct listener_stats *stats; /* every name served so far, in the order first served */
 	in_addr_t *broadcasts;  /* the local interfaces' broadcast addresses, at the last apply */
 	size_t n_broadcasts;
 };
@@ -110,13 +118,12 @@ static bool server_should_accept(const struct server *s)
 static void server_update_accepting(struct server *s);
 
 /* A refused connection: closed at once, without a byte of greeting. */
-static void connection_refuse(const struct client_context *ctx, _Atomic uint64_t *counter, const char *why)
+static void connection_refuse(const struct client_context *ctx, const char *why)
 {
 	char peer[ADDRESS_STRING_MAX];
 
 	if (log_get_max_level() >= LOG_INFO)
 		log_client_errno(LOG_INFO, 0, "[%s] client %s %s", ctx->policy->name, client_context_peer_string(ctx, peer), why);
-	count(counter, 1);
 	safe_close(ctx->fd);
 }
 
@@ -127,9 +134,10 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 {
 	const struct policy *p = ctx->policy;
 
-	count(&s->counters->accepted, 1);
+	COUNT(s->counters, p, accepted, 1);
 	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
-		connection_refuse(ctx, &s->counters->denied, "denied");
+		COUNT(s->counters, p, denied, 1);
+		connection_refuse(ctx, "denied");
 		return;
 	}
 	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
@@ -139,11 +147,13 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 		(void)sd_event_now(s->event, CLOCK_MONOTONIC, &now);
 		h = sources_lookup(s->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4, p->prefix6, now);
 		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
-			connection_refuse(ctx, &s->counters->rate_limited, "over its source's rate, refused");
+			COUNT(s->counters, p, rate_limited, 1);
+			connection_refuse(ctx, "over its source's rate, refused");
 			return;
 		}
 		if (!sources_acquire(s->sources, h, p->max_per_source)) {
-			connection_refuse(ctx, &s->counters->limited, "refused: its source has max-clients-per-source in flight");
+			COUNT(s->counters, p, limited, 1);
+			connection_refuse(ctx, "refused: its source has max-clients-per-source in flight");
 			return;
 		}
 		ctx->source = h; /* released when the client is done */
@@ -393,8 +403,39 @@ static void policies_free(struct policy **p, size_t n)
 	free(p);
 }
 
+/* The counters of the listener named name, made the first time. NULL if out of memory. */
+static struct server_counters *server_listener_stats(struct server *s, const char *name)
+{
+	struct listener_stats **tail = &s->stats, *st;
+	size_t len = strlen(name);
+
+	for (st = s->stats; st; tail = &st->next, st = st->next)
+		if (streq(st->name, name))
+			return &st->counters;
+	st = calloc(1, sizeof(*st) + len + 1);
+	if (!st)
+		return NULL;
+	memcpy(st->name, name, len + 1);
+	*tail = st;
+	return &st->counters;
+}
+
+/* A policy of this server's: counting in its listener's counters. */
+static struct policy *server_policy_new(struct server *s, const char *name, const struct config *c,
+					const struct listener_config *lc)
+{
+	struct policy *p = policy_new(name, c, lc);
+
+	if (p) {
+		p->stats = server_listener_stats(s, name);
+		if (!p->stats)
+			p = policy_unref(p);
+	}
+	return p;
+}
+
 /* One policy per section. NULL if out of memory. */
-static struct policy **policies_new(const struct config *c)
+static struct policy **policies_new(struct server *s, const struct config *c)
 {
 	struct policy **p = calloc(c->n_listeners ?: 1, sizeof(*p));
 
@@ -402,7 +443,7 @@ static struct policy **policies_new(const struct config *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		p[i] = policy_new(lc->name, c, lc);
+		p[i] = server_policy_new(s, lc->name, c, lc);
 		if (!p[i]) {
 			policies_free(p, i);
 			return NULL;
@@ -480,7 +521,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 		if (!l->unmatched)
 			continue;
 		snprintf(label, sizeof(label), "fd%d", l->fd);
-		l->claim = policy_new(l->fdname ?: label, c, NULL);
+		l->claim = server_policy_new(s, l->fdname ?: label, c, NULL);
 		if (!l->claim)
 			r = log_error_errno(ENOMEM, "cannot apply the configuration: %m");
 	}
@@ -574,7 +615,7 @@ static void own_ports_update(struct server *s)
  * our own unclaimed sockets close, after the new ones are live. */
 int server_apply(struct server *s, const struct config *c)
 {
-	struct policy **policies = policies_new(c);
+	struct policy **policies = policies_new(s, c);
 	struct listener *fresh = NULL, **tail, *l, *next;
 	char buf[ADDRESS_STRING_MAX], name[32];
 	int r;
@@ -715,6 +756,11 @@ struct server *server_free(struct server *s)
 	listeners_free(s->listeners);
 	sources_free(s->sources);
 	free(s->broadcasts);
+	while (s->stats) {
+		struct listener_stats *st = s->stats;
+		s->stats = st->next;
+		free(st);
+	}
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
 	sd_event_unref(s->event);
@@ -750,19 +796,47 @@ unsigned server_n_listeners(const struct server *s)
 	return n;
 }
 
+static void stats_add(struct server_stats *st, const struct server_counters *c)
+{
+	st->accepted += atomic_load_explicit(&c->accepted, memory_order_relaxed);
+	st->greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
+	st->failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+	st->timed_out += atomic_load_explicit(&c->timed_out, memory_order_relaxed);
+	st->bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
+	st->denied += atomic_load_explicit(&c->denied, memory_order_relaxed);
+	st->limited += atomic_load_explicit(&c->limited, memory_order_relaxed);
+	st->rate_limited += atomic_load_explicit(&c->rate_limited, memory_order_relaxed);
+	st->too_small += atomic_load_explicit(&c->too_small, memory_order_relaxed);
+}
+
 struct server_stats server_stats(const struct server *s)
 {
 	struct server_stats st = {};
 
-	for (const struct server_counters *c = s->all; c < s->all + s->n_all; c++) {
-		st.accepted += atomic_load_explicit(&c->accepted, memory_order_relaxed);
-		st.greeted += atomic_load_explicit(&c->greeted, memory_order_relaxed);
-		st.failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
-		st.bad_source += atomic_load_explicit(&c->bad_source, memory_order_relaxed);
-		st.denied += atomic_load_explicit(&c->denied, memory_order_relaxed);
-		st.limited += atomic_load_explicit(&c->limited, memory_order_relaxed);
-		st.rate_limited += atomic_load_explicit(&c->rate_limited, memory_order_relaxed);
-		st.too_small += atomic_load_explicit(&c->too_small, memory_order_relaxed);
-	}
+	for (const struct server_counters *c = s->all; c < s->all + s->n_all; c++)
+		stats_add(&st, c);
 	return st;
+}
+
+const char *server_stats_format(const struct server_stats *st, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "accepted %llu, greeted %llu, failed %llu, timed-out %llu, bad-source %llu, denied %llu, limited %llu, "
+		 "rate-limited %llu, too-small %llu",
+		 (unsigned long long)st->accepted, (unsigned long long)st->greeted, (unsigned long long)st->failed,
+		 (unsigned long long)st->timed_out, (unsigned long long)st->bad_source, (unsigned long long)st->denied,
+		 (unsigned long long)st->limited, (unsigned long long)st->rate_limited, (unsigned long long)st->too_small);
+	return buf;
+}
+
+void server_log_listener_stats(const struct server *s)
+{
+	char buf[SERVER_STATS_STRING_MAX];
+
+	for (const struct listener_stats *l = s->stats; l; l = l->next) {
+		struct server_stats st = {};
+
+		stats_add(&st, &l->counters);
+		log_info("[%s] %s", l->name, server_stats_format(&st, buf, sizeof(buf)));
+	}
 }

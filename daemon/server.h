@@ -14,7 +14,7 @@ struct server;
 struct config;
 
 struct server_stats {
-	uint64_t accepted, greeted, failed, bad_source, denied, limited, rate_limited, too_small;
+	uint64_t accepted, greeted, failed, bad_source, denied, limited, rate_limited, too_small, timed_out;
 };
 
 int server_new(sd_event *event, unsigned max_clients, struct server **ret);
@@ -52,6 +52,12 @@ bool server_is_own_address(const struct server *s, const struct sockaddr *src);
 /* Whether a (network order) is the broadcast address of a local interface,
  * as they were at the last server_apply(). */
 bool server_is_broadcast(const struct server *s, in_addr_t a);
+
+/* "accepted N, greeted N, ...": every counter, for STATUS= and the log. */
+#define SERVER_STATS_STRING_MAX 320
+const char *server_stats_format(const struct server_stats *st, char *buf, size_t size);
+/* One log line per listener served so far, with its own counters. */
+void server_log_listener_stats(const struct server *s);
 
 bool server_stopping(const struct server *s);
 unsigned server_n_listeners(const struct server *s);

@@ -241,11 +241,16 @@ unsigned workers_send_config(struct workers *w, int memfd, unsigned *ret_failed)
 	return w->awaited;
 }
 
-void workers_stop(struct workers *w)
+void workers_kill(struct workers *w, int sig)
 {
 	for (unsigned i = 1; w->workers && i < w->n; i++)
 		if (w->workers[i].pid > 0)
-			(void)kill(w->workers[i].pid, SIGTERM);
+			(void)kill(w->workers[i].pid, sig);
+}
+
+void workers_stop(struct workers *w)
+{
+	workers_kill(w, SIGTERM);
 }
 
 void workers_wait(struct workers *w)

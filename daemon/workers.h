@@ -43,4 +43,6 @@ unsigned workers_send_config(struct workers *w, int memfd, unsigned *ret_failed)
 
 /* The first: SIGTERM to every worker still running, and wait for them. */
 void workers_stop(struct workers *w);
+/* The first: sig to every worker still running. */
+void workers_kill(struct workers *w, int sig);
 void workers_wait(struct workers *w);

@@ -42,7 +42,11 @@ grep -q "^\[udp\] datagram from 127.0.0.4:[0-9]* denied$" "$DAEMON_LOG" || fail 
 kill -USR1 "$DAEMON_PID"
 "$TESTTOOL" wait-file "$DAEMON_LOG" "bad-source 0, denied 6" 10 >/dev/null ||
 	fail "the refusals are not counted: $(grep 'accepted' "$DAEMON_LOG" | tail -n 1)"
-pass "refusals are logged and counted (denied 6)"
+grep -q '^\[tcp\] accepted 4, greeted 1, failed 0, timed-out 0, bad-source 0, denied 3, ' "$DAEMON_LOG" ||
+	fail "[tcp]'s own counters: $(grep '^\[tcp\] accepted' "$DAEMON_LOG")"
+grep -q '^\[udp\] accepted 4, greeted 1, failed 0, timed-out 0, bad-source 0, denied 3, ' "$DAEMON_LOG" ||
+	fail "[udp]'s own counters: $(grep '^\[udp\] accepted' "$DAEMON_LOG")"
+pass "refusals are logged and counted (denied 6), and every listener's counters logged on SIGUSR1"
 
 # A reload that lifts the deny lets 127.0.0.3 in, on the same socket.
 sed -i '/^deny = 127.0.0.3$/d' "$T/a.conf"

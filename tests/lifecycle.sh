@@ -15,11 +15,13 @@ greeting-file = $T/big.txt
 timeout = 1s
 CONF
 start_daemon "$T/l.conf"
-# The daemon's sockets; find fails when an fd closes under it, which is no error here.
+# The daemon's TCP sockets (not the unix one sd_notify opens for a moment
+# every few seconds); find fails when an fd closes under it, no error here.
 sockets() {
 	local n
-	n=$(find "/proc/$DAEMON_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l) || true
-	echo "$n"
+	n=$(find "/proc/$DAEMON_PID/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' |
+		grep -cxFf <(awk 'NR > 1 { print $10 }' /proc/net/tcp)) || true
+	echo "${n:-0}"
 }
 base=$(sockets)
 # Twenty clients that never read: the kernel's backlog holds them all, and
@@ -37,7 +39,11 @@ wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall.out
 [ "$most" -eq 5 ] || fail "max-clients = 5, yet $most clients were in flight at once"
 pass "max-clients = 5 holds: at most $most clients in flight, the rest waited in the backlog"
 grep -qx 'dropped 20 reset 20' "$T/stall.out" || fail "clients that stopped reading were not reset: $(cat "$T/stall.out")"
-pass "a client that stops reading is dropped with an RST"
+kill -USR1 "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" '[big] accepted' 10 >/dev/null || fail "no counters of [big] on SIGUSR1"
+grep -q '^\[big\] accepted 20, greeted [0-9]*, failed 0, timed-out 20, ' "$DAEMON_LOG" ||
+	fail "dropped clients not counted as timed-out: $(grep '^\[big\] accepted' "$DAEMON_LOG")"
+pass "a client that stops reading is dropped with an RST, and counted as timed-out"
 
 # SIGTERM with a client in flight, then SIGHUP: no reload, no READY=1 after STOPPING=1.
 sed -i 's/^timeout = 1s$/timeout = 30s/' "$T/l.conf"

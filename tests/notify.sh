@@ -17,14 +17,14 @@ export WATCHDOG_USEC=400000
 start_daemon "$T/n.conf"
 unset WATCHDOG_USEC
 grep -v '^WATCHDOG=1$' "$NOTIFY_LOG" >"$T/messages"
-head -n 1 "$T/messages" | grep -qx 'STATUS=2 sockets for 2 listeners; accepted 0, greeted 0, failed 0, bad-source 0, denied 0, limited 0, rate-limited 0, too-small 0' ||
+head -n 1 "$T/messages" | grep -qx 'STATUS=2 sockets for 2 listeners; accepted 0, greeted 0, failed 0, timed-out 0, bad-source 0, denied 0, limited 0, rate-limited 0, too-small 0' ||
 	fail "first message: $(head -n 1 "$T/messages")"
 sed -n 2p "$T/messages" | grep -qx 'READY=1' || fail "READY=1 is not second"
 "$TESTTOOL" wait-file "$NOTIFY_LOG" WATCHDOG=1 5 3 >/dev/null || fail "no WATCHDOG=1 pings"
 pass "STATUS=, READY=1 once live, WATCHDOG=1"
 
 for i in 1 2 3; do expect_greeting "$T/want" 127.0.0.1 "$(port_of tcp)"; done
-"$TESTTOOL" wait-file "$NOTIFY_LOG" "accepted 3, greeted 3, failed 0, bad-source 0, denied 0" 15 >/dev/null || fail "STATUS= counters"
+"$TESTTOOL" wait-file "$NOTIFY_LOG" "accepted 3, greeted 3, failed 0, timed-out 0, bad-source 0, denied 0" 15 >/dev/null || fail "STATUS= counters"
 pass "STATUS= counts clients"
 
 # A flood of per-client messages: at most 10 per 5 seconds reach the log.

@@ -39,7 +39,7 @@ kill -HUP "$DAEMON_PID"
 "$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 2 >/dev/null || fail "no READY=1 after the reload"
 status=$(grep -o 'STATUS=[0-9][^|]*' "$NOTIFY_LOG" | tail -n 1)
 case $status in
-*"accepted 3001, greeted 3001, failed 0, bad-source 0, denied 0, limited 0, rate-limited 0, too-small 0") ;;
+*"accepted 3001, greeted 3001, failed 0, timed-out 0, bad-source 0, denied 0, limited 0, rate-limited 0, too-small 0") ;;
 *) fail "STATUS= does not count both workers: $status" ;;
 esac
 pass "STATUS= counts every worker's clients"
