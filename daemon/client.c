@@ -100,6 +100,13 @@ static void client_context_close(struct client_set *cs, const struct client_cont
 	sources_release(cs->sources, ctx->source);
 }
 
+/* A slow-path client comes or goes: its listener's count of clients in flight. */
+static void client_in_flight(const struct client *c, int delta)
+{
+	if (c->ctx.policy->in_flight)
+		*c->ctx.policy->in_flight += (unsigned)delta;
+}
+
 static void client_free(struct client *c)
 {
 	struct client_set *cs = c->set;
@@ -107,6 +114,7 @@ static void client_free(struct client *c)
 
 	client_unlink(c);
 	client_context_close(cs, &c->ctx);
+	client_in_flight(c, -1);
 	policy_unref(c->ctx.policy);
 	cs->n_clients--;
 	free(c);
@@ -281,6 +289,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	c->ctx.peer = keep_address(ctx->peer, ctx->peer_len, &c->peer);
 	c->ctx.local = keep_address(ctx->local, ctx->local_len, &c->local);
 	policy_ref(c->ctx.policy);
+	client_in_flight(c, +1);
 	cs->n_clients++;
 	(void)sd_event_now(cs->event, CLOCK_MONOTONIC, &now);
 	c->end = now + c->ctx.policy->deadline_usec;
@@ -370,6 +379,7 @@ struct client_set *client_set_free(struct client_set *cs)
 		struct client *c = cs->clients;
 		client_unlink(c);
 		client_context_close(cs, &c->ctx);
+		client_in_flight(c, -1);
 		policy_unref(c->ctx.policy);
 		free(c);
 	}

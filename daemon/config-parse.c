@@ -27,7 +27,7 @@ const struct key_info keys[_KEY_MAX] = {
 	[KEY_GREETING_FILE] = { .name = "greeting-file", .global = 1, .listener = 1 },
 	[KEY_TIMEOUT] = { .name = "timeout", .global = 1, .listener = 1 },
 	[KEY_DEADLINE] = { .name = "deadline", .global = 1, .listener = 1 },
-	[KEY_MAX_CLIENTS] = { .name = "max-clients", .global = 1 },
+	[KEY_MAX_CLIENTS] = { .name = "max-clients", .global = 1, .listener = 1 },
 	[KEY_WORKERS] = { .name = "workers", .global = 1 },
 	[KEY_ALLOW] = { .name = "allow", .global = 1, .listener = 1, .repeatable = 1 },
 	[KEY_DENY] = { .name = "deny", .global = 1, .listener = 1, .repeatable = 1 },

@@ -33,7 +33,7 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (18 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (8), n_addresses */
+#define LISTENER_MIN_SIZE (19 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (8), max_clients, n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
@@ -41,7 +41,7 @@
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
 _Static_assert(sizeof(struct config) == 312, "a new field? serialize it, then update the size");
-_Static_assert(sizeof(struct listener_config) == 304, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct listener_config) == 312, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
 
@@ -181,6 +181,7 @@ static void put_listener(struct writer *w, const struct config *c, const struct 
 	put_u64(w, l->deadline_usec);
 	put_addrlist(w, &l->access);
 	put_limits(w, &l->limits);
+	put_u64(w, l->max_clients);
 	put_u64(w, l->n_addresses);
 	for (size_t i = 0; i < l->n_addresses; i++)
 		put_address(w, &l->addresses[i]);
@@ -475,6 +476,7 @@ static void get_listener(struct reader *r, const struct config *c, struct listen
 	l->deadline_usec = get_u64(r);
 	get_addrlist(r, &l->access);
 	get_limits(r, &l->limits);
+	l->max_clients = get_unsigned(r);
 	l->n_addresses = get_count(r, ADDRESS_MIN_SIZE);
 	if (r->bad || r->oom)
 		return;

@@ -558,6 +558,16 @@ static void load_listener(struct parser *p, struct section *s)
 	ok &= load_greeting(p, s, &l.greeting) == 0;
 	ok &= load_duration(p, s, KEY_TIMEOUT, &l.timeout_usec) == 0;
 	ok &= load_duration(p, s, KEY_DEADLINE, &l.deadline_usec) == 0;
+	if (s->value[KEY_MAX_CLIENTS]) {
+		uint64_t v;
+
+		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0) {
+			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d", s->value[KEY_MAX_CLIENTS],
+				  MAX_CLIENTS_MAX);
+			ok = false;
+		} else
+			l.max_clients = (unsigned)v;
+	}
 	if (ok && !l.greeting)
 		l.greeting = greeting_ref(c->greeting);
 	/* A message-oriented socket sends the greeting whole, in one message. */

@@ -47,6 +47,7 @@ struct listener_config {
 	uint64_t deadline_usec; /* whole: a client not greeted within this is dropped */
 	struct addrlist access; /* allow and deny, sealed; empty on unix listeners */
 	struct limits limits;   /* resolved: no UNSET */
+	unsigned max_clients;   /* its own clients in flight at most; 0: only the process's bound */
 	struct address *addresses; /* what host (or path) resolved to */
 	size_t n_addresses;
 };

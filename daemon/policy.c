@@ -33,6 +33,7 @@ struct policy *policy_new(const char *name, const struct config *c, const struct
 	if (lc) {
 		const struct limits *l = &lc->limits;
 
+		p->max_clients = lc->max_clients;
 		if (addrlist_copy(&p->exempt, listener_exempt(c, lc)) < 0) {
 			policy_unref(p);
 			return NULL;

@@ -35,6 +35,8 @@ struct policy {
 	unsigned max_amplification;
 	uint32_t scope;         /* its sources' own in the table: the name's hash, the same across reloads */
 	struct server_counters *stats; /* the listener's counters, kept by the server across reloads */
+	unsigned *in_flight;    /* the listener's clients in flight, kept there too; NULL outside a server */
+	unsigned max_clients;   /* the listener's own bound on them; 0: none */
 	char name[]; /* the section's, or an unmatched activated socket's */
 };
 

@@ -53,6 +53,7 @@ struct listener {
 	struct address address;     /* as bound */
 	int fd;
 	bool activated;             /* systemd's: never closed, its path never removed */
+	bool accepting;             /* its io source is on (stream listeners) */
 	struct socket_file file;    /* the socket file it bound, removed at close if still ours */
 	struct policy *policy;      /* what it serves; NULL until server_apply() */
 	struct policy *claim;       /* server_apply(): the policy it will serve */
@@ -65,6 +66,7 @@ struct listener {
 struct listener_stats {
 	struct listener_stats *next;
 	struct server_counters counters;
+	unsigned in_flight; /* its clients on the slow path: for its max-clients */
 	char name[];
 };
 
@@ -113,6 +115,14 @@ static bool accept_error_is_client(int error)
 static bool server_should_accept(const struct server *s)
 {
 	return !s->paused && client_set_size(s->clients) < s->max_clients && !s->stopping;
+}
+
+/* A listener under its own max-clients. */
+static bool listener_has_room(const struct listener *l)
+{
+	const struct policy *p = l->policy;
+
+	return !p || !p->max_clients || !p->in_flight || *p->in_flight < p->max_clients;
 }
 
 static void server_update_accepting(struct server *s);
@@ -169,7 +179,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 	bool local_known = !address_is_wildcard(&l->address) && l->address.family != AF_UNIX;
 
 	/* Every accept counts against max-clients: a batch never overshoots it. */
-	for (unsigned i = 0; i < ACCEPT_BATCH && server_should_accept(s); i++) {
+	for (unsigned i = 0; i < ACCEPT_BATCH && server_should_accept(s) && listener_has_room(l); i++) {
 		union sockaddr_union peer;
 		socklen_t len = sizeof(peer);
 		int cfd = accept4(fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -214,15 +224,23 @@ static int on_resume_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* Each stream listener on when the server accepts and it has room of its
+ * own; off otherwise. */
 static void server_set_accepting(struct server *s, bool on)
 {
 	s->accepting = on;
-	for (struct listener *l = s->listeners; l; l = l->next)
-		if (l->io && address_is_connection_oriented(&l->address))
-			(void)sd_event_source_set_enabled(l->io, on ? SD_EVENT_ON : SD_EVENT_OFF);
+	for (struct listener *l = s->listeners; l; l = l->next) {
+		bool want = on && listener_has_room(l);
+
+		if (l->io && address_is_connection_oriented(&l->address) && want != l->accepting) {
+			(void)sd_event_source_set_enabled(l->io, want ? SD_EVENT_ON : SD_EVENT_OFF);
+			l->accepting = want;
+		}
+	}
 }
 
-/* Accept unless paused (out of fds or memory), full, or stopping. */
+/* Accept unless paused (out of fds or memory), full, or stopping; each
+ * listener also while it is under its own max-clients. */
 static void server_update_accepting(struct server *s)
 {
 	bool on = server_should_accept(s);
@@ -230,8 +248,7 @@ static void server_update_accepting(struct server *s)
 	if (s->paused && !s->resume_timer)
 		(void)sd_event_add_time_relative(s->event, &s->resume_timer, CLOCK_MONOTONIC, RESUME_RETRY_USEC, 0,
 						 on_resume_timer, s);
-	if (on != s->accepting)
-		server_set_accepting(s, on);
+	server_set_accepting(s, on);
 	if (s->stopping && client_set_size(s->clients) == 0)
 		(void)sd_event_exit(s->event, 0);
 }
@@ -403,21 +420,21 @@ static void policies_free(struct policy **p, size_t n)
 	free(p);
 }
 
-/* The counters of the listener named name, made the first time. NULL if out of memory. */
-static struct server_counters *server_listener_stats(struct server *s, const char *name)
+/* The block of the listener named name, made the first time. NULL if out of memory. */
+static struct listener_stats *server_listener_stats(struct server *s, const char *name)
 {
 	struct listener_stats **tail = &s->stats, *st;
 	size_t len = strlen(name);
 
 	for (st = s->stats; st; tail = &st->next, st = st->next)
 		if (streq(st->name, name))
-			return &st->counters;
+			return st;
 	st = calloc(1, sizeof(*st) + len + 1);
 	if (!st)
 		return NULL;
 	memcpy(st->name, name, len + 1);
 	*tail = st;
-	return &st->counters;
+	return st;
 }
 
 /* A policy of this server's: counting in its listener's counters. */
@@ -425,12 +442,12 @@ static struct policy *server_policy_new(struct server *s, const char *name, cons
 					const struct listener_config *lc)
 {
 	struct policy *p = policy_new(name, c, lc);
+	struct listener_stats *st = p ? server_listener_stats(s, name) : NULL;
 
-	if (p) {
-		p->stats = server_listener_stats(s, name);
-		if (!p->stats)
-			p = policy_unref(p);
-	}
+	if (!st)
+		return policy_unref(p);
+	p->stats = &st->counters;
+	p->in_flight = &st->in_flight;
 	return p;
 }
 

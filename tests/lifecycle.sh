@@ -83,3 +83,34 @@ expect_greeting "$T/big.txt" 127.0.0.1 "$(port_of slow)"
 	fail "the deadline drop is not logged: $(tail -n 5 "$DAEMON_LOG")"
 stop_daemon
 pass "a steady but slow reader is dropped at its deadline; a fast one is greeted whole"
+
+# A listener's own max-clients: [held] takes 3 clients at a time, the rest
+# wait in its backlog, and [other] is greeted meanwhile.
+cat >"$T/m.conf" <<CONF
+[held]
+host = 127.0.0.1
+port = 0
+greeting-file = $T/big.txt
+timeout = 1s
+max-clients = 3
+[other]
+host = 127.0.0.1
+port = 0
+CONF
+start_daemon "$T/m.conf"
+base=$(sockets)
+"$TESTTOOL" stall 127.0.0.1 "$(port_of held)" 10 30 >"$T/stall3.out" &
+stall=$!
+PIDS+=("$stall")
+"$TESTTOOL" wait-file "$T/stall3.out" 'stalling 10' 10 >/dev/null || fail "stall did not start"
+printf 'Thank you for connecting\n' >"$T/want"
+expect_greeting "$T/want" 127.0.0.1 "$(port_of other)"
+most=0
+while kill -0 "$stall" 2>/dev/null; do
+	n=$(($(sockets) - base))
+	if [ "$n" -gt "$most" ]; then most=$n; fi
+done
+wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall3.out")"
+[ "$most" -eq 3 ] || fail "[held] max-clients = 3, yet $most of its clients were in flight at once"
+stop_daemon
+pass "a listener's own max-clients = 3 holds ($most in flight at most); another listener is greeted meanwhile"

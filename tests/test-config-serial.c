@@ -379,10 +379,10 @@ static int deserialize_with(const void *buf, size_t size, size_t offset, uint64_
  * prefixes of five words each, and seven numbers) and in a listener between
  * its name and its address count (line, family, type, protocol, the
  * shared-greeting flag, set here, timeout, deadline, the access count, its
- * limits: a flag, an empty list's count, seven numbers): the offsets below
+ * limits: a flag, an empty list's count, seven numbers; max_clients): the offsets below
  * step over them. */
 #define GLOBAL_WORDS 24
-#define LISTENER_WORDS 17
+#define LISTENER_WORDS 18
 
 static const uint64_t huge[] = { UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 40, UINT32_MAX, INT32_MAX, 1000000 };
 

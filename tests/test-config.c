@@ -328,10 +328,11 @@ static void test_errors_structure(void **state)
 		     "t.conf:1: port: key outside any section: put it under [greetingd] or a listener's [name]");
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		     "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
+		     "greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
 		     "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
-	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 3\n", "t.conf:3: max-clients: only valid in [greetingd]");
+	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 0\n", "t.conf:3: max-clients: \"0\" is not a number between 1 and 1000000");
+	EXPECT_ERROR("[a]\nport = 7\nworkers = 3\n", "t.conf:3: workers: only valid in [greetingd]");
 	EXPECT_ERROR("[a]\nport = 7\nport = 8\n", "t.conf:3: port: already set at line 2");
 	EXPECT_ERROR("[a]\nport = 7\n[b]\nport = 8\n[a]\nport = 9\n", "t.conf:5: section [a] is already defined at line 1");
 	EXPECT_ERROR("[a\nport = 7\n", "t.conf:1: section header without a closing ]");
@@ -401,7 +402,7 @@ static void test_errors_all_reported(void **state)
 	/* Every error of the file in one run, in file order for each pass. */
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
-		      "greeting-file, timeout, deadline, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
+		      "greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
 		      "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
@@ -583,6 +584,7 @@ static void test_limits(void **state)
 	assert_int_equal(addrlist_size(&c->listeners[3].limits.exempt), 1); /* cleared, then ::2 */
 	assert_int_equal(c->listeners[3].limits.burst, 7);
 	assert_true(udp->source_check);
+	assert_int_equal(c->listeners[0].max_clients, 0); /* only the process's bound */
 	assert_int_equal(udp->max_amplification, 0);
 
 	EXPECT_ERROR("[a]\nport = 7\nsource-prefix4 = 33\n",
