@@ -23,6 +23,15 @@ sockets() {
 		grep -cxFf <(awk 'NR > 1 { print $10 }' /proc/net/tcp)) || true
 	echo "${n:-0}"
 }
+# most_in_flight PID: the most TCP sockets over $base the daemon held while PID ran.
+most_in_flight() {
+	local most=0 n
+	while kill -0 "$1" 2>/dev/null; do
+		n=$(($(sockets) - base))
+		if [ "$n" -gt "$most" ]; then most=$n; fi
+	done
+	echo "$most"
+}
 base=$(sockets)
 # Twenty clients that never read: the kernel's backlog holds them all, and
 # greetingd must take at most five at a time, whatever one accept batch holds.
@@ -30,11 +39,7 @@ base=$(sockets)
 stall=$!
 PIDS+=("$stall")
 "$TESTTOOL" wait-file "$T/stall.out" 'stalling 20' 10 >/dev/null || fail "stall did not start"
-most=0
-while kill -0 "$stall" 2>/dev/null; do
-	n=$(($(sockets) - base))
-	if [ "$n" -gt "$most" ]; then most=$n; fi
-done
+most=$(most_in_flight "$stall")
 wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall.out")"
 [ "$most" -eq 5 ] || fail "max-clients = 5, yet $most clients were in flight at once"
 pass "max-clients = 5 holds: at most $most clients in flight, the rest waited in the backlog"
@@ -105,11 +110,7 @@ PIDS+=("$stall")
 "$TESTTOOL" wait-file "$T/stall3.out" 'stalling 10' 10 >/dev/null || fail "stall did not start"
 printf 'Thank you for connecting\n' >"$T/want"
 expect_greeting "$T/want" 127.0.0.1 "$(port_of other)"
-most=0
-while kill -0 "$stall" 2>/dev/null; do
-	n=$(($(sockets) - base))
-	if [ "$n" -gt "$most" ]; then most=$n; fi
-done
+most=$(most_in_flight "$stall")
 wait "$stall" || fail "stalled clients were not all dropped: $(cat "$T/stall3.out")"
 [ "$most" -eq 3 ] || fail "[held] max-clients = 3, yet $most of its clients were in flight at once"
 stop_daemon
