@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [--smoke | --saturated] [--rounds N] [--seconds S] [--baseline BINARY]
+# bench/run.sh [--smoke | --saturated] [--rounds N] [--seconds S] [--baseline BINARY] [--limits]
 #
 # greetingd (1 worker; 2 workers) side by side with nginx's stream "return"
 # (1 worker; 2 workers with reuseport) and refserver (epoll + accept4 + send + close: the limit),
@@ -15,10 +15,13 @@
 # --baseline BINARY: BINARY (an older greetingd) too, as greetingd-base and
 # greetingd-base-q1, with greetingd's config in the same rounds, and a column
 # of greetingd over it.
+# --limits: greetingd twice more, as greetingd-lim (every per-source limit
+# evaluated on every client, none ever reached) and greetingd-off (every limit
+# off), pinned and saturated, and a column of greetingd-lim over greetingd-off.
 # Installs nginx-light and libnginx-mod-stream when missing (as root).
 set -euo pipefail
 
-rounds=3 seconds=5 smoke=0 main=1 BASE=
+rounds=3 seconds=5 smoke=0 main=1 BASE= limits=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 rounds=1 seconds=1 ;;
@@ -26,7 +29,8 @@ while [ $# -gt 0 ]; do
 	--rounds) rounds=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
 	--baseline) BASE=$(realpath "$2"); shift ;;
-	*) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	--limits) limits=1 ;;
+	*) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 	shift
 done
@@ -64,10 +68,15 @@ if [ "$(nproc)" -ge 2 ]; then
 fi
 load() { "${on_load[@]}" "$LOAD" "$@"; }
 
-config_greetingd() { # WORKERS
-	printf '[greetingd]\nworkers = %s\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n[big]\nhost = 127.0.0.1\nport = %s\ngreeting-file = %s\ntimeout = 60s\n' \
-		"$1" "$tcp" "$udp" "$big" "$T/big" >"$T/greetingd.conf"
+config_greetingd() { # WORKERS [LIMITS]
+	printf '[greetingd]\n%bworkers = %s\ngreeting = Thank you for connecting\\n\n[tcp]\nhost = 127.0.0.1\nport = %s\n[udp]\ntype = dgram\nhost = 127.0.0.1\nport = %s\n[big]\nhost = 127.0.0.1\nport = %s\ngreeting-file = %s\ntimeout = 60s\n' \
+		"${2:-}" "$1" "$tcp" "$udp" "$big" "$T/big" >"$T/greetingd.conf"
 }
+# The limits of greetingd.conf(5) evaluated on every connection and datagram
+# (nobody exempt, every client address its own source) but far above the
+# load, so that none is ever reached; and every limit off.
+limits_on='limit-exempt =\nsource-prefix4 = 32\nmax-clients-per-source = 1000000\nrate = 1000000\nrate-burst = 2000000\n'
+limits_off='max-clients-per-source = 0\nrate = 0\nudp-source-check = no\n'
 config_nginx() { # WORKERS [reuseport]
 	cat >"$T/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -88,6 +97,8 @@ start() {
 	case $1 in
 	greetingd) config_greetingd 1; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	greetingd-2) config_greetingd 2; "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd-lim | greetingd-lim-q1) config_greetingd 1 "$limits_on"; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	greetingd-off | greetingd-off-q1) config_greetingd 1 "$limits_off"; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	greetingd-base | greetingd-base-q1) config_greetingd 1; "${on_server[@]}" "$BASE" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-1) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
 	nginx-2r) config_nginx 2 reuseport; "$NGINX" -c "$T/nginx.conf" & ;;
@@ -300,10 +311,12 @@ table() {
 }
 
 # The ratio columns: greetingd to nginx-1 and to refserver; with
-# --baseline, to greetingd-base (server 6) too.
+# --baseline, to greetingd-base (server 6) too; with --limits, greetingd-lim
+# to greetingd-off (the last two servers).
 servers=(greetingd nginx-1 nginx-2r refserver greetingd-2)
 ratios="1/2 1/4 5/1"
 [ -z "$BASE" ] || { servers+=(greetingd-base); ratios+=" 1/6"; }
+[ "$limits" = 0 ] || { servers+=(greetingd-lim greetingd-off); ratios+=" $((${#servers[@]} - 1))/${#servers[@]}"; }
 [ "$main" = 1 ] || servers=()
 for r in $(seq 1 "$rounds"); do
 	n=${#servers[@]}
@@ -315,8 +328,9 @@ done
 if [ "$smoke" = 0 ]; then
 	echo "greetingd bench: $rounds rounds of ${seconds}s, 64 clients in flight; $(nproc) cores, $(uname -r)"
 	[ -z "$BASE" ] || echo "greetingd: $GREETINGD; greetingd-base: $BASE"
+	[ "$limits" = 0 ] || printf 'greetingd-lim: %s\ngreetingd-off: %s\n' "$(printf "$limits_on" | paste -sd ';')" "$(printf "$limits_off" | paste -sd ';')"
 	if [ "$main" = 1 ]; then
-		[ ${#on_server[@]} -gt 0 ] && echo "greetingd${BASE:+, greetingd-base}, nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
+		[ ${#on_server[@]} -gt 0 ] && echo "greetingd${BASE:+, greetingd-base}$([ "$limits" = 0 ] || echo ", greetingd-lim, greetingd-off"), nginx-1 and refserver on CPU 0; the load generator on CPU 1; greetingd-2 and nginx-2r on both"
 		table "$T/results" "${servers[*]}" "$ratios"
 		echo
 		mv "$T/results" "$T/results.main"
@@ -330,6 +344,7 @@ fi
 saturated=(greetingd-q1 greetingd-q2 nginx-q1 nginx-q2 refserver-q1)
 ratios="1/3 1/5 2/1 4/3"
 [ -z "$BASE" ] || { saturated+=(greetingd-base-q1); ratios+=" 1/6"; }
+[ "$limits" = 0 ] || { saturated+=(greetingd-lim-q1 greetingd-off-q1); ratios+=" $((${#saturated[@]} - 1))/${#saturated[@]}"; }
 if cgroup_create 5000 50000; then
 	for r in $(seq 1 "$rounds"); do
 		n=${#saturated[@]}
