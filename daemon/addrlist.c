@@ -500,6 +500,8 @@ bool addrlist_match(const struct addrlist *l, const struct sockaddr *sa, socklen
 
 	/* An unsealed list is unsorted: a caller that forgot addrlist_seal(). */
 	assert(!l->unsealed);
+	if (l->v4.n == 0 && l->v6.n == 0)
+		return false; /* an empty list (limit-exempt emptied): no key to build */
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		family = AF_INET;
