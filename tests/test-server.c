@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "policy.h"
 #include "server.h"
 
 /* Allocations from our own objects: the one numbered fail_at fails. */
@@ -152,10 +153,55 @@ static void test_apply_is_all_or_nothing(void **state)
 	assert_true(k > 2);    /* the reload allocates: the test did fail some */
 }
 
+/* A client's local address: the one its context holds, or else the one it
+ * reached, read from its socket (a wildcard bind's clients). Its peer: the
+ * address given, or for a unix stream peer, pid and uid. */
+static void test_client_context(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in given = { .sin_family = AF_INET, .sin_port = htons(7), .sin_addr.s_addr = htonl(0x7f000005) };
+	socklen_t len = sizeof(sa);
+	int listening = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), client, server, pair[2];
+	struct address local;
+	char buf[ADDRESS_STRING_MAX], want[64];
+
+	assert_true(listening >= 0);
+	assert_int_equal(bind(listening, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(listening, 1), 0);
+	assert_int_equal(getsockname(listening, (struct sockaddr *)&sa, &len), 0);
+	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	server = accept4(listening, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(server >= 0);
+
+	struct client_context ctx = { .fd = server };
+	assert_int_equal(client_context_local(&ctx, &local), 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", ntohs(sa.sin_port));
+	assert_string_equal(address_to_string(&local, buf), want);
+	ctx.local = (struct sockaddr *)&given;
+	ctx.local_len = sizeof(given);
+	assert_int_equal(client_context_local(&ctx, &local), 0);
+	assert_string_equal(address_to_string(&local, buf), "127.0.0.5:7");
+	ctx.peer = (struct sockaddr *)&given;
+	ctx.peer_len = sizeof(given);
+	assert_string_equal(client_context_peer_string(&ctx, buf), "127.0.0.5:7");
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+	ctx = (struct client_context){ .fd = pair[0] };
+	snprintf(want, sizeof(want), "pid %d uid %u", (int)getpid(), (unsigned)getuid());
+	assert_string_equal(client_context_peer_string(&ctx, buf), want);
+	close(pair[0]);
+	close(pair[1]);
+	close(server);
+	close(client);
+	close(listening);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply_is_all_or_nothing),
+		cmocka_unit_test(test_client_context),
 	};
 
 	base_port = (uint16_t)(20000 + getpid() % 20000);
