@@ -234,14 +234,18 @@ static int load_limits(struct parser *p, const struct section *s, bool listener,
 		else
 			l->source_check = b;
 	}
-	if (!listener)
-		return r;
+	if (listener)
+		limits_resolve(l, type);
+	return r;
+}
+
+void limits_resolve(struct limits *l, int type)
+{
 	/* Datagram listeners answer spoofable sources: a rate by default. */
 	if (l->rate == CONFIG_LIMIT_UNSET)
 		l->rate = type == SOCK_DGRAM ? CONFIG_DEFAULT_DGRAM_RATE : 0;
 	if (l->burst == CONFIG_LIMIT_UNSET)
 		l->burst = MAX(2 * l->rate, 1u);
-	return r;
 }
 
 static void load_global(struct parser *p, const struct section *s)

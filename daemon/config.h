@@ -67,6 +67,9 @@ struct config {
 };
 
 /* The limit-exempt list that applies to l: its own, or [greetingd]'s. */
+/* Resolves what [greetingd] leaves UNSET (rate, burst) for a listener of type. */
+void limits_resolve(struct limits *l, int type);
+
 static inline const struct addrlist *listener_exempt(const struct config *c, const struct listener_config *l)
 {
 	return l->limits.exempt_own ? &l->limits.exempt : &c->limits.exempt;

@@ -382,7 +382,7 @@ static int setup_event_loop(struct daemon *d)
 static int serve_connection(struct daemon *d, int fd)
 {
 	const struct listener_config *l = activation_match_connection(d->config, fd);
-	_cleanup_(policy_unrefp) struct policy *p = policy_new(l ? l->name : "connection", d->config, l);
+	_cleanup_(policy_unrefp) struct policy *p = policy_new(l ? l->name : "connection", d->config, l, SOCK_STREAM);
 	int r;
 
 	if (!p) {

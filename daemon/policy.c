@@ -7,44 +7,40 @@
 #include "macro.h"
 #include "policy.h"
 
-struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc)
+struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc, int type)
 {
 	size_t len = strlen(name);
 	struct policy *p = malloc(sizeof(*p) + len + 1);
+	struct limits global;
+	const struct limits *l = &global;
 
 	if (!p)
 		return NULL;
-	if (lc)
+	if (lc) {
 		*p = (struct policy){ .refs = 1, .greeting = greeting_ref(lc->greeting), .timeout_usec = lc->timeout_usec,
-				      .deadline_usec = lc->deadline_usec };
-	else
+				      .deadline_usec = lc->deadline_usec, .max_clients = lc->max_clients };
+		l = &lc->limits;
+	} else {
 		*p = (struct policy){ .refs = 1, .greeting = greeting_ref(c->greeting), .timeout_usec = c->timeout_usec,
 				      .deadline_usec = c->deadline_usec };
-	/* An unmatched socket systemd passed takes [greetingd]'s lists. */
-	if (addrlist_copy(&p->access, lc ? &lc->access : &c->access) < 0) {
-		p->greeting = greeting_unref(p->greeting);
-		free(p);
+		global = c->limits; /* read only: its lists stay c's */
+		limits_resolve(&global, type);
+	}
+	if (addrlist_copy(&p->access, lc ? &lc->access : &c->access) < 0 ||
+	    addrlist_copy(&p->exempt, lc ? listener_exempt(c, lc) : &c->limits.exempt) < 0) {
+		policy_unref(p);
 		return NULL;
 	}
 	p->access_set = addrlist_size(&p->access) > 0;
 	p->allow_set = addrlist_tags(&p->access) & ADDRLIST_TAG_BIT(ACCESS_ALLOW);
-	p->source_check = (lc ? &lc->limits : &c->limits)->source_check;
-	p->max_amplification = (lc ? &lc->limits : &c->limits)->max_amplification;
-	if (lc) {
-		const struct limits *l = &lc->limits;
-
-		p->max_clients = lc->max_clients;
-		if (addrlist_copy(&p->exempt, listener_exempt(c, lc)) < 0) {
-			policy_unref(p);
-			return NULL;
-		}
-		p->prefix4 = l->prefix4;
-		p->prefix6 = l->prefix6;
-		p->max_per_source = l->max_per_source;
-		p->rate = l->rate;
-		p->burst = l->burst;
-		p->limited = l->max_per_source > 0 || l->rate > 0;
-	}
+	p->source_check = l->source_check;
+	p->max_amplification = l->max_amplification;
+	p->prefix4 = l->prefix4;
+	p->prefix6 = l->prefix6;
+	p->max_per_source = l->max_per_source;
+	p->rate = l->rate;
+	p->burst = l->burst;
+	p->limited = l->max_per_source > 0 || l->rate > 0;
 	/* FNV-1a of the name: a listener's sources stay its own across reloads. */
 	p->scope = 2166136261u;
 	for (const char *q = name; *q; q++)

@@ -43,9 +43,10 @@ struct policy {
 struct config;
 struct listener_config;
 
-/* The policy of section lc of c, or with lc NULL, of [greetingd] (for a
- * socket no section claims), named name. NULL if out of memory. */
-struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc);
+/* The policy of section lc of c, or with lc NULL, of [greetingd] for a
+ * socket of type (SOCK_STREAM...) that no section claims: what a section
+ * with no keys of its own would have. Named name. NULL if out of memory. */
+struct policy *policy_new(const char *name, const struct config *c, const struct listener_config *lc, int type);
 struct policy *policy_ref(struct policy *p);
 /* Whether allow and deny let a client from sa in: the longest prefix of
  * either list that holds it decides, deny on a tie; one in neither list is

@@ -439,9 +439,9 @@ static struct listener_stats *server_listener_stats(struct server *s, const char
 
 /* A policy of this server's: counting in its listener's counters. */
 static struct policy *server_policy_new(struct server *s, const char *name, const struct config *c,
-					const struct listener_config *lc)
+					const struct listener_config *lc, int type)
 {
-	struct policy *p = policy_new(name, c, lc);
+	struct policy *p = policy_new(name, c, lc, type);
 	struct listener_stats *st = p ? server_listener_stats(s, name) : NULL;
 
 	if (!st)
@@ -460,7 +460,7 @@ static struct policy **policies_new(struct server *s, const struct config *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		p[i] = server_policy_new(s, lc->name, c, lc);
+		p[i] = server_policy_new(s, lc->name, c, lc, lc->type);
 		if (!p[i]) {
 			policies_free(p, i);
 			return NULL;
@@ -538,7 +538,7 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 		if (!l->unmatched)
 			continue;
 		snprintf(label, sizeof(label), "fd%d", l->fd);
-		l->claim = server_policy_new(s, l->fdname ?: label, c, NULL);
+		l->claim = server_policy_new(s, l->fdname ?: label, c, NULL, l->address.type);
 		if (!l->claim)
 			r = log_error_errno(ENOMEM, "cannot apply the configuration: %m");
 	}

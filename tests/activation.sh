@@ -8,7 +8,7 @@
 [ -x "${SOCKET_ACTIVATE:-}" ] || fail "systemd-socket-activate is required (package systemd)"
 base=$((20000 + RANDOM % 20000))
 p_named=$base p_addr=$((base + 1)) p_stray=$((base + 2)) p_udp=$((base + 3)) p_accept=$((base + 4))
-p_dual=$((base + 6)) p_dual_udp=$((base + 7)) p_wild_udp=$((base + 8))
+p_dual=$((base + 6)) p_dual_udp=$((base + 7)) p_wild_udp=$((base + 8)) p_stray_udp=$((base + 9))
 
 # activate LOG ARGS...: starts systemd-socket-activate, waits until it listens.
 activate() {
@@ -82,7 +82,12 @@ pass "a reload never closes a socket systemd passed"
 stop_daemon
 
 # Datagram sockets: UDP and unix.
+# [greetingd] exempts nobody, so that a stray datagram socket's rate (the
+# default for a datagram listener: 20 a second, a burst of 40) applies to
+# loopback too.
 cat >"$T/d.conf" <<CONF
+[greetingd]
+limit-exempt =
 [udp]
 type = dgram
 host = 127.0.0.1
@@ -94,13 +99,19 @@ CONF
 printf 'Thank you for connecting\n' >"$T/want"
 notify_collector
 DAEMON_LOG=$T/activate-d.log
-activate "$DAEMON_LOG" --datagram -l "127.0.0.1:$p_udp" -l "$T/d.sock" "$GREETINGD" -c "$T/d.conf"
+activate "$DAEMON_LOG" --datagram -l "127.0.0.1:$p_udp" -l "$T/d.sock" -l "127.0.0.1:$p_stray_udp" "$GREETINGD" -c "$T/d.conf"
 expect_greeting "$T/want" -u 127.0.0.1 "$p_udp"
 "$TESTTOOL" wait-file "$NOTIFY_LOG" READY=1 10 >/dev/null || fail "not ready"
 expect_greeting "$T/want" -u --unix "$T/d.sock"
 grep -qxF "[udp] serves the dgram socket 127.0.0.1:$p_udp that systemd passed" "$DAEMON_LOG" || fail "udp not adopted"
 grep -qxF "[ud] serves the dgram socket $T/d.sock that systemd passed" "$DAEMON_LOG" || fail "unix dgram not adopted"
 pass "activated datagram sockets"
+# A datagram socket no section claims is no open reflector: it has the
+# limits of a datagram listener with no keys of its own.
+"$TESTTOOL" udp-burst 127.0.0.9 127.0.0.1 "$p_stray_udp" 100 >"$T/stray-burst.out"
+read -r _ n <"$T/stray-burst.out"
+[ "$n" -ge 40 ] && [ "$n" -le 42 ] || fail "a stray datagram socket answered $n of 100 datagrams at once, not its burst of 40"
+pass "a datagram socket no section claims has a datagram listener's default rate"
 stop_daemon
 
 # A dual-stack [::]:P (-l P, IPV6_V6ONLY off) is both wildcard addresses of

@@ -502,7 +502,7 @@ static bool lets_in(const struct config *c, size_t i, const char *src)
 {
 	union sockaddr_union sa = {};
 	socklen_t len;
-	_cleanup_(policy_unrefp) struct policy *p = policy_new(c->listeners[i].name, c, &c->listeners[i]);
+	_cleanup_(policy_unrefp) struct policy *p = policy_new(c->listeners[i].name, c, &c->listeners[i], 0);
 
 	assert_non_null(p);
 	if (inet_pton(AF_INET, src, &sa.in.sin_addr) == 1) {
