@@ -70,6 +70,32 @@ done
 pass "datagrams from ports below 1024 and port 0 are dropped, IPv4 and IPv6"
 stop_daemon
 
+# Multicast and broadcast sources, which would make a whole group or subnet
+# answer: the limited broadcast, and a local interface's broadcast address,
+# known from the next reload on. (Unspecified and IPv4-mapped sources cannot
+# be sent here: the kernel fills in 0.0.0.0 and drops ::ffff:0:0/96.)
+start_daemon "$T/u.conf" --log-level debug
+a=$(port_of a)
+ip link add gd-veth0 type veth peer name gd-veth1 || fail "cannot create a veth pair in the namespace"
+ip addr add 10.9.0.1/24 broadcast + dev gd-veth0 &&
+	ip link set gd-veth0 up && ip link set gd-veth1 up || fail "cannot set gd-veth0 up"
+kill -HUP "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" "reloaded:" 10 >/dev/null || fail "no reload"
+for src in 224.0.0.5 255.255.255.255 10.9.0.255; do
+	"$TESTTOOL" udp-from "$src" 5000 127.0.0.1 "$a" send >/dev/null || fail "cannot spoof"
+done
+expect_greeting "$T/want" -u 127.0.0.1 "$a"
+for src in "224.0.0.5:5000 dropped: its source is a multicast address" \
+	"255.255.255.255:5000 dropped: its source is a broadcast address" \
+	"10.9.0.255:5000 dropped: its source is a broadcast address"; do
+	grep -qxF "[a] datagram from $src" "$DAEMON_LOG" || fail "not in the log: [a] datagram from $src"
+done
+kill -USR1 "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" '[a] accepted' 10 >/dev/null || fail "no counters of [a] on SIGUSR1"
+grep -q '^\[a\] accepted .*, bad-source 3,' "$DAEMON_LOG" || fail "3 bad sources not counted: $(grep '^\[a\] accepted' "$DAEMON_LOG")"
+stop_daemon
+pass "multicast, limited broadcast and an interface's broadcast sources are dropped"
+
 # The same spoofed datagram with the defences turned off (no source check,
 # no rate: and loopback is limit-exempt anyway) starts the endless loop
 # the defaults prevent: this is what the test above would see without them.
