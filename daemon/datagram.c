@@ -138,25 +138,6 @@ enum verdict {
 	TOO_SMALL,  /* the reply would be more than max-amplification times the request */
 };
 
-#define DROP_SUMMARY_INTERVAL_USEC (10 * USEC_PER_SEC)
-
-/* A source over its rate: one line when it begins, then one summary per
- * interval at most, per source prefix. */
-static void note_rate_drop(const struct dgram_env *env, const struct policy *p, struct source_handle h)
-{
-	char prefix[SOURCES_PREFIX_STRING_MAX];
-	uint64_t dropped, period;
-
-	if (!sources_note_drop(env->sources, h, env->now_usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period))
-		return;
-	sources_prefix_to_string(env->sources, h, prefix);
-	if (period == 0)
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: over rate %u/s, dropping its datagrams", p->name, prefix, p->rate);
-	else
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: %llu datagrams over rate %u/s dropped in %llu s", p->name, prefix,
-				 (unsigned long long)dropped, p->rate, (unsigned long long)(period / USEC_PER_SEC));
-}
-
 /* The one place a datagram is admitted or refused, before any reply. Over
  * inet, a reply to port 0, to a port below 1024 (echo, daytime, chargen,
  * DNS, NTP...) or to one of our own sockets could start a loop between two
@@ -234,7 +215,7 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 		struct source_handle h = sources_lookup(env->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4,
 							p->prefix6, env->now_usec);
 		if (!sources_take_token(env->sources, h, p->rate, p->burst, env->now_usec)) {
-			note_rate_drop(env, p, h);
+			server_note_rate_drop(env->sources, p, h, env->now_usec, "datagrams");
 			return RATE_LIMITED;
 		}
 	}

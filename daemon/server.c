@@ -127,14 +127,33 @@ static bool listener_has_room(const struct listener *l)
 
 static void server_update_accepting(struct server *s);
 
-/* A refused connection: closed at once, without a byte of greeting. */
+/* A refused connection: closed at once, without a byte of greeting. why:
+ * for the log, or NULL when the caller has said it (per prefix, for a rate). */
 static void connection_refuse(const struct client_context *ctx, const char *why)
 {
 	char peer[ADDRESS_STRING_MAX];
 
-	if (log_get_max_level() >= LOG_INFO)
+	if (why && log_get_max_level() >= LOG_INFO)
 		log_client_errno(LOG_INFO, 0, "[%s] client %s %s", ctx->policy->name, client_context_peer_string(ctx, peer), why);
 	safe_close(ctx->fd);
+}
+
+#define DROP_SUMMARY_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+void server_note_rate_drop(struct sources *t, const struct policy *p, struct source_handle h, uint64_t now_usec,
+			   const char *what)
+{
+	char prefix[SOURCES_PREFIX_STRING_MAX];
+	uint64_t dropped, period;
+
+	if (!sources_note_drop(t, h, now_usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period))
+		return;
+	sources_prefix_to_string(t, h, prefix);
+	if (period == 0)
+		log_client_errno(LOG_NOTICE, 0, "[%s] %s: over rate %u/s, dropping its %s", p->name, prefix, p->rate, what);
+	else
+		log_client_errno(LOG_NOTICE, 0, "[%s] %s: %llu %s over rate %u/s dropped in %llu s", p->name, prefix,
+				 (unsigned long long)dropped, what, p->rate, (unsigned long long)(period / USEC_PER_SEC));
 }
 
 /* The one place a connection is admitted or refused, with everything that
@@ -158,7 +177,8 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 		h = sources_lookup(s->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4, p->prefix6, now);
 		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
 			COUNT(s->counters, p, rate_limited, 1);
-			connection_refuse(ctx, "over its source's rate, refused");
+			server_note_rate_drop(s->sources, p, h, now, "connections");
+			connection_refuse(ctx, NULL);
 			return;
 		}
 		if (!sources_acquire(s->sources, h, p->max_per_source)) {

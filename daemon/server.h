@@ -9,6 +9,7 @@
 #include "address.h"
 #include "counters.h"
 #include "greeting.h"
+#include "sources.h"
 
 struct server;
 struct config;
@@ -52,6 +53,12 @@ bool server_is_own_address(const struct server *s, const struct sockaddr *src);
 /* Whether a (network order) is the broadcast address of a local interface,
  * as they were at the last server_apply(). */
 bool server_is_broadcast(const struct server *s, in_addr_t a);
+
+/* A source of p's over its rate, under handle h of table t: one line when
+ * it begins, then one summary per interval at most, per source prefix, of
+ * how many of its what ("datagrams", "connections") were dropped. */
+void server_note_rate_drop(struct sources *t, const struct policy *p, struct source_handle h, uint64_t now_usec,
+			   const char *what);
 
 /* "accepted N, greeted N, ...": every counter, for STATUS= and the log. */
 #define SERVER_STATS_STRING_MAX 320

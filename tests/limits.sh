@@ -63,7 +63,9 @@ for i in 1 2 3 4 5 6; do
 done
 [ "$greeted" -ge 3 ] && [ "$greeted" -le 4 ] || fail "$greeted of 6 connections greeted at rate 1/s, burst 3"
 expect_greeting "$T/want" --source 127.0.0.3 127.0.0.1 "$(port_of tcp)"
-pass "a connecting source over its rate is refused; another is greeted"
+[ "$(grep -c '^\[tcp\] 127.0.0.2/32: over rate 1/s, dropping its connections$' "$DAEMON_LOG")" -eq 1 ] ||
+	fail "not one line for the source over its rate: $(grep '\[tcp\]' "$DAEMON_LOG")"
+pass "a connecting source over its rate is refused, in one line for its prefix; another is greeted"
 
 # Two clients of 127.0.0.2 that never read hold its two slots on [big].
 TESTTOOL_SOURCE=127.0.0.2 "$TESTTOOL" stall 127.0.0.1 "$(port_of big)" 2 60 >"$T/stall.out" &
