@@ -5,13 +5,16 @@
 #                 install what is missing, build with -Werror, and run the whole
 #                 test suite: plain (with valgrind), under ASan+UBSan, the
 #                 libFuzzer targets for SECONDS in all (default 60), distcheck
-# Debian 12, as root. Builds in build/ and build-asan/.
+# build.sh deb    install what is missing and build the Debian package
+#                 (build-deb/greetingd_VERSION_ARCH.deb)
+# Debian 12, as root. Builds in build/, build-asan/ and build-deb/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
 RUN_PACKAGES=(netcat-openbsd netbase)
-CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
+DEB_PACKAGES=(debhelper dpkg-dev)
+CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream "${DEB_PACKAGES[@]}" lintian)
 
 install_missing() {
 	local missing=() p
@@ -43,6 +46,17 @@ run)
 	echo "build.sh: greetingd runs in the foreground; try: greet 127.0.0.1 12345 (or nc 127.0.0.1 12345)"
 	exec /usr/local/sbin/greetingd -c conf/greetingd.conf
 	;;
+deb)
+	install_missing "${BUILD_PACKAGES[@]}" "${DEB_PACKAGES[@]}"
+	version=$(dpkg-parsechangelog -S Version)
+	# From the tree make dist ships, in build-deb/, where the results land.
+	configure_in build-deb
+	rm -rf "build-deb/greetingd-$version"
+	make -C build-deb distdir distdir="greetingd-$version"
+	(cd "build-deb/greetingd-$version" && dpkg-buildpackage -us -uc)
+	deb=$(ls build-deb/greetingd_"$version"_*.deb)
+	echo "build.sh: built $deb; install it with: apt install ./$deb"
+	;;
 check)
 	fuzz_time=${2:-60}
 	[[ $fuzz_time =~ ^[0-9]+$ ]] || { echo "build.sh: check takes a number of seconds to fuzz, not '$fuzz_time'" >&2; exit 2; }
@@ -59,7 +73,7 @@ check)
 	echo "build.sh: all tests passed"
 	;;
 *)
-	sed -n '2,9s/^# \{0,1\}//p' "$0"
+	sed -n '2,11s/^# \{0,1\}//p' "$0"
 	exit 2
 	;;
 esac

@@ -69,3 +69,37 @@ expect_greeting() {
 	cmp -s "$want" "$T/got" || fail "greet $*: got '$(head -c 100 "$T/got" | od -c | head -n 3)'"
 	pass "greet $*"
 }
+
+# build_deb: the Debian package of the tree make dist ships, built once per
+# content and build tree: tests/deb.sh and tests/e2e.sh share it, one
+# building while the other waits on the lock. Sets DEB_DIR (the source and
+# binary packages, build.log) and DEB (the .deb).
+build_deb() {
+	local tool src key lock
+	for tool in dpkg-buildpackage dh lintian flock; do
+		command -v "$tool" >/dev/null || fail "$tool is required (packages dpkg-dev, debhelper, lintian, util-linux)"
+	done
+	: "${VERSION:?run through make check}"
+	src=$T/deb-src/greetingd-$VERSION
+	mkdir -p "$T/deb-src"
+	# A make of its own: this one's jobserver is not ours.
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$top_builddir" distdir distdir="$src" >"$T/distdir.log" 2>&1 ||
+		fail "make distdir: $(tail -n 20 "$T/distdir.log")"
+	chmod -R u+w "$src"
+	key=$(cd "$src" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+	DEB_DIR=$top_builddir/tests/deb-$key
+	exec {lock}>"$top_builddir/tests/deb.lock"
+	flock "$lock"
+	if [ ! -f "$DEB_DIR/done" ]; then
+		rm -rf "$top_builddir"/tests/deb-*/
+		mkdir -p "$DEB_DIR"
+		mv "$src" "$DEB_DIR/"
+		# The environment of make check is not the package's.
+		(cd "$DEB_DIR/greetingd-$VERSION" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T" LANG=C.UTF-8 \
+			DEB_BUILD_OPTIONS="parallel=$(nproc)" dpkg-buildpackage -us -uc) >"$DEB_DIR/build.log" 2>&1 ||
+			fail "dpkg-buildpackage: $(tail -n 30 "$DEB_DIR/build.log")"
+		touch "$DEB_DIR/done"
+	fi
+	exec {lock}>&-
+	DEB=$(ls "$DEB_DIR"/greetingd_"$VERSION"_*.deb) || fail "no greetingd_${VERSION}_*.deb in $DEB_DIR"
+}
