@@ -187,8 +187,8 @@ static void client_io(struct client *c)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->ctx.policy->name,
-				 peer_string(&c->ctx, LOG_DEBUG, peer));
+		log_client_struct_errno(LOG_DEBUG, errno, CLIENT_LOG(&c->ctx, NULL),
+					"client %s went away mid-greeting: %m", peer_string(&c->ctx, LOG_DEBUG, peer));
 		COUNT(c->set->counters, c->ctx.policy, failed, 1);
 		client_free(c);
 		return;
@@ -233,17 +233,18 @@ static void client_timeout(struct client *c, uint64_t now)
 		return;
 	}
 	if (now >= c->end)
-		log_client_errno(LOG_INFO, 0, "[%s] client %s did not take its greeting within its deadline "
-				 "(%zu of %zu bytes delivered), dropped", c->ctx.policy->name,
-				 peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(&c->ctx, MESSAGE_ID_CLIENT_DROPPED),
+					"client %s did not take its greeting within its deadline "
+					"(%zu of %zu bytes delivered), dropped", peer_string(&c->ctx, LOG_INFO, peer),
+					delivered, c->ctx.policy->greeting->size);
 	else if (delivered > c->delivered) {
 		c->delivered = delivered;
 		client_schedule(c, now);
 		return;
 	} else
-		log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
-				 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered,
-				 c->ctx.policy->greeting->size);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(&c->ctx, MESSAGE_ID_CLIENT_DROPPED),
+					"client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
+					peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
 	COUNT(c->set->counters, c->ctx.policy, timed_out, 1);
 	(void)setsockopt(c->ctx.fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
@@ -278,7 +279,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	int r;
 
 	if (!c) {
-		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", ctx->policy->name,
+		log_client_struct_errno(LOG_ERR, ENOMEM, CLIENT_LOG(ctx, NULL), "cannot serve client %s: %m",
 				 peer_string(ctx, LOG_ERR, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_context_close(cs, ctx);
@@ -296,7 +297,7 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	client_schedule(c, now);
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
-		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", ctx->policy->name,
+		log_client_struct_errno(LOG_ERR, r, CLIENT_LOG(ctx, NULL), "cannot watch client %s: %m",
 				 peer_string(ctx, LOG_ERR, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_free(c);
@@ -330,8 +331,9 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 		return;
 	}
 	if (n < 0 && errno != EAGAIN) {
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", ctx->policy->name,
-				 peer_string(ctx, LOG_DEBUG, peer));
+		log_client_struct_errno(LOG_DEBUG, errno, CLIENT_LOG(ctx, NULL),
+					"client %s went away before its greeting: %m",
+					peer_string(ctx, LOG_DEBUG, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
 		client_context_close(cs, ctx);
 		return;

@@ -144,6 +144,7 @@ enum verdict {
  * interval at most, per source prefix. */
 static void note_rate_drop(const struct dgram_env *env, const struct policy *p, struct source_handle h)
 {
+	const struct log_fields f = { .listener = p->name, .message_id = MESSAGE_ID_CLIENT_REFUSED };
 	char prefix[SOURCES_PREFIX_STRING_MAX];
 	uint64_t dropped, period;
 
@@ -151,10 +152,10 @@ static void note_rate_drop(const struct dgram_env *env, const struct policy *p, 
 		return;
 	sources_prefix_to_string(env->sources, h, prefix);
 	if (period == 0)
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: over rate %u/s, dropping its datagrams", p->name, prefix, p->rate);
+		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: over rate %u/s, dropping its datagrams", prefix, p->rate);
 	else
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: %llu datagrams over rate %u/s dropped in %llu s", p->name, prefix,
-				 (unsigned long long)dropped, p->rate, (unsigned long long)(period / USEC_PER_SEC));
+		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: %llu datagrams over rate %u/s dropped in %llu s", prefix,
+					(unsigned long long)dropped, p->rate, (unsigned long long)(period / USEC_PER_SEC));
 }
 
 /* The one place a datagram is admitted or refused, before any reply. Over
@@ -215,19 +216,21 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 	if (b->family == AF_UNIX) {
 		if (ctx->peer_len > offsetof(struct sockaddr_un, sun_path))
 			return ADMIT;
-		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible",
-				 ctx->policy->name);
+		log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, NULL),
+					"datagram from an unbound unix socket: no reply possible");
 		return NO_ADDRESS;
 	}
 	if (p->source_check && (why = bad_source(b, env, ctx->peer, ctx->peer_len))) {
 		if (log_get_max_level() >= LOG_DEBUG)
-			log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", p->name,
-					 client_context_peer_string(ctx, buf), why);
+			log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram from %s dropped: %s", client_context_peer_string(ctx, buf),
+						why);
 		return BAD_SOURCE;
 	}
 	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
 		if (log_get_max_level() >= LOG_INFO)
-			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", p->name, client_context_peer_string(ctx, buf));
+			log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram from %s denied", client_context_peer_string(ctx, buf));
 		return DENIED;
 	}
 	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
@@ -240,9 +243,10 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 	}
 	if (p->max_amplification > 0 && p->greeting->size > (uint64_t)p->max_amplification * size) {
 		if (log_get_max_level() >= LOG_DEBUG)
-			log_client_errno(LOG_DEBUG, 0, "[%s] datagram of %zu bytes from %s: a reply of %zu is over %u times it",
-					 p->name, size, client_context_peer_string(ctx, buf), p->greeting->size,
-					 p->max_amplification);
+			log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram of %zu bytes from %s: a reply of %zu is over %u times it",
+						size, client_context_peer_string(ctx, buf), p->greeting->size,
+						p->max_amplification);
 		return TOO_SMALL;
 	}
 	return ADMIT;
@@ -267,8 +271,9 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 			struct msghdr *m = &b->out[next].msg_hdr;
 			struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
 						      .peer_len = m->msg_namelen };
-			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s, dropping the reply: %m", p->name,
-					 client_context_peer_string(&ctx, buf));
+			log_client_struct_errno(LOG_INFO, errno, CLIENT_LOG(&ctx, NULL),
+						"cannot reply to %s, dropping the reply: %m",
+						client_context_peer_string(&ctx, buf));
 			COUNT(counters, p, failed, 1);
 			next++;
 		}
@@ -298,7 +303,8 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
+				log_client_struct_errno(LOG_WARNING, errno, LOG_LISTENER(p->name),
+							"cannot receive: %m");
 			return;
 		}
 		COUNT(counters, p, accepted, (unsigned)n);

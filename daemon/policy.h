@@ -20,6 +20,7 @@
 #include "counters.h"
 #include "sources.h"
 #include "greeting.h"
+#include "log.h"
 
 struct policy {
 	unsigned refs;
@@ -76,7 +77,9 @@ union inet_sockaddr {
 
 /* Who a client is. peer and local point into storage of whoever built the
  * context; a NULL one is read from fd when asked (a unix stream peer's path,
- * the local address of a wildcard bind). */
+ * the local address of a wildcard bind). peer is the client's address for
+ * every rule, log line and access line: behind a PROXY header, once there
+ * is one, the header's source goes here (the connection's own beside it). */
 struct client_context {
 	struct policy *policy;
 	struct source_handle source; /* acquired for max-clients-per-source; null: none held */
@@ -86,6 +89,12 @@ struct client_context {
 	const struct sockaddr *local;
 	socklen_t local_len;
 };
+
+/* A log entry about the client: its listener, its address, what happened
+ * (a MESSAGE_ID_*, or NULL). */
+#define CLIENT_LOG(ctx, id)                                                                              \
+	(&(const struct log_fields){ .message_id = (id), .listener = (ctx)->policy->name, .remote = (ctx)->peer, \
+				     .remote_len = (ctx)->peer_len })
 
 /* The client's address for a log line: "ADDRESS:PORT", "pid P uid U" for
  * a unix stream peer, or its escaped path for a unix datagram peer. */

@@ -133,7 +133,8 @@ static void connection_refuse(const struct client_context *ctx, const char *why)
 	char peer[ADDRESS_STRING_MAX];
 
 	if (log_get_max_level() >= LOG_INFO)
-		log_client_errno(LOG_INFO, 0, "[%s] client %s %s", ctx->policy->name, client_context_peer_string(ctx, peer), why);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED), "client %s %s",
+					client_context_peer_string(ctx, peer), why);
 	safe_close(ctx->fd);
 }
 
@@ -191,7 +192,8 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 			if (accept_error_is_client(errno))
 				continue;
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: wait for resources instead of spinning. */
-			log_client_errno(LOG_WARNING, errno, "[%s] cannot accept, pausing: %m", listener_name(l, name));
+			log_client_struct_errno(LOG_WARNING, errno, LOG_LISTENER(listener_name(l, name)),
+						"cannot accept, pausing: %m");
 			s->paused = true;
 			break;
 		}
@@ -289,7 +291,7 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 
 	if (!l) {
 		listener_close(fd, bound, file);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, ENOMEM, name, "cannot serve: %m"), NULL;
 	}
 	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
 				.fdname = fdname ? strdup(fdname) : NULL };
@@ -299,12 +301,12 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 		l->batch = dgram_batch_new(fd, bound->family);
 	if ((fdname && !l->fdname) || (!connections && !l->batch)) {
 		listener_free(l);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, ENOMEM, name, "cannot serve: %m"), NULL;
 	}
 	r = sd_event_add_io(s->event, &l->io, fd, EPOLLIN, connections ? on_accept : on_datagram, l);
 	if (r < 0) {
 		listener_free(l);
-		return log_error_errno(r, "[%s] cannot watch its socket: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, r, name, "cannot watch its socket: %m"), NULL;
 	}
 	/* Off until server_apply() has given it a policy. */
 	(void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
@@ -392,13 +394,15 @@ static void explain_port_in_use(const struct server *s, const struct address *a)
 		if (l->activated || old->family != a->family)
 			continue;
 		if (a->family == AF_UNIX && old->len == a->len && memcmp(&old->sa, &a->sa, a->len) == 0) {
-			log_error("[%s] %s %s holds its path until the new sockets are bound: restart greetingd to make this change",
-				  listener_name(l, name), type_to_string(old->type), address_to_string(old, buf));
+			log_listener(LOG_ERR, listener_name(l, name),
+				     "%s %s holds its path until the new sockets are bound: restart greetingd to make this change",
+				     type_to_string(old->type), address_to_string(old, buf));
 			return;
 		}
 		if (a->family != AF_UNIX && old->type == a->type && address_port(old) == address_port(a)) {
-			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
-				  listener_name(l, name), address_to_string(old, buf), address_port(a));
+			log_listener(LOG_ERR, listener_name(l, name),
+				     "%s holds port %u until the new sockets are bound: restart greetingd to make this change",
+				     address_to_string(old, buf), address_port(a));
 			return;
 		}
 	}
@@ -497,8 +501,8 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 				continue;
 			if (s->reuseport && bound.family != AF_UNIX && address_port(&bound) == 0) {
 				/* The file may say workers = 1 for the next start; these run now. */
-				r = log_error_errno(EINVAL, "[%s] port 0 would give each running worker another port; name one",
-						    lc->name);
+				r = log_listener_errno(LOG_ERR, EINVAL, lc->name,
+						       "port 0 would give each running worker another port; name one");
 				break;
 			}
 			l = find_unclaimed(s, lc, policies[i], &lc->addresses[j]);
@@ -528,7 +532,8 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 			fresh = l;
 		}
 		if (r == 0 && skipped > 0 && skipped == lc->n_addresses)
-			r = log_error_errno(EADDRNOTAVAIL, "[%s] none of its addresses can be used here", lc->name);
+			r = log_listener_errno(LOG_ERR, EADDRNOTAVAIL, lc->name,
+					       "none of its addresses can be used here");
 	}
 	/* Sockets systemd passed that no section claims answer with the global greeting. */
 	for (l = s->listeners; r == 0 && l; l = l->next) {
@@ -561,12 +566,13 @@ static void announce_activated(const struct listener *l)
 	if (old && streq(old->name, new->name) && (!l->unmatched || old->greeting == new->greeting))
 		return;
 	if (!l->unmatched)
-		log_info("[%s] serves the %s socket %s that systemd passed%s%s%s", new->name, type_to_string(l->address.type),
-			 address_to_string(&l->address, buf), l->fdname ? " as \"" : "", l->fdname ?: "",
-			 l->fdname ? "\"" : "");
+		log_listener(LOG_INFO, new->name, "serves the %s socket %s that systemd passed%s%s%s",
+			     type_to_string(l->address.type), address_to_string(&l->address, buf),
+			     l->fdname ? " as \"" : "", l->fdname ?: "", l->fdname ? "\"" : "");
 	else
-		log_notice("[%s] the %s socket %s that systemd passed matches no listener: answering with the global greeting",
-			   new->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
+		log_listener(LOG_NOTICE, new->name,
+			     "the %s socket %s that systemd passed matches no listener: answering with the global greeting",
+			     type_to_string(l->address.type), address_to_string(&l->address, buf));
 }
 
 /* The broadcast addresses of the local interfaces, read again at each
@@ -645,11 +651,11 @@ int server_apply(struct server *s, const struct config *c)
 		return r;
 
 	for (l = fresh; l; l = l->next)
-		log_info("[%s] listening on %s %s", l->claim->name, type_to_string(l->address.type),
+		log_listener(LOG_INFO, l->claim->name, "listening on %s %s", type_to_string(l->address.type),
 			 address_to_string(&l->address, buf));
 	for (tail = &s->listeners; (l = *tail);) {
 		if (!l->claim) {
-			log_info("[%s] no longer configured: closing %s", listener_name(l, name),
+			log_listener(LOG_INFO, listener_name(l, name), "no longer configured: closing %s",
 				 address_to_string(&l->address, buf));
 			*tail = l->next;
 			listener_free(l);
@@ -854,6 +860,6 @@ void server_log_listener_stats(const struct server *s)
 		struct server_stats st = {};
 
 		stats_add(&st, &l->counters);
-		log_info("[%s] %s", l->name, server_stats_format(&st, buf, sizeof(buf)));
+		log_listener(LOG_INFO, l->name, "%s", server_stats_format(&st, buf, sizeof(buf)));
 	}
 }

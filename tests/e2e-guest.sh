@@ -48,6 +48,12 @@ check "the daemon's lines reach the journal at priority info" sh -c \
 	'journalctl -q -u greetingd.service -p 6..6 -o cat | grep -q "^\[seed\] serves the stream socket 127.0.0.1:12345 that systemd passed as \"seed\"$"'
 sed -i '/^bogus = 1$/d' /etc/greetingd/greetingd.conf
 
+# journald fields: LISTENER= picks one listener's lines (issue 11, point 5).
+check "journalctl LISTENER=seed shows the seed listener's lines, no other's" until_ok 10 sh -c \
+	'journalctl -q -u greetingd.service LISTENER=seed -o cat >/tmp/seed.lines &&
+	 grep -q "^\[seed\] serves the stream socket 127.0.0.1:12345 that systemd passed" /tmp/seed.lines &&
+	 ! grep -v "^\[seed\] " /tmp/seed.lines'
+
 check "systemctl stop greetingd.service" systemctl stop greetingd.service
 check "it is inactive after the stop" sh -c '! systemctl -q is-active greetingd.service'
 check "the next client activates it again" greets "Reloaded greeting" 127.0.0.1 12345

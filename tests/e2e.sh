@@ -76,5 +76,5 @@ done
 cat "$T/out/result"
 grep -q '^FAIL' "$T/out/result" && fail "checks failed in the guest: $(tail -n 40 "$T/out/commands.log" 2>/dev/null)"
 grep -qx done "$T/out/result" || fail "the guest did not finish: $(tail -n 30 "$T/console.log")"
-[ "$(grep -c '^ok' "$T/out/result")" -eq 24 ] || fail "expected 24 checks"
+[ "$(grep -c '^ok' "$T/out/result")" -eq 25 ] || fail "expected 25 checks"
 pass "greetingd under systemd: activation, reload, stop, Accept=yes, journal, dynamic user"
