@@ -28,6 +28,7 @@ struct policy *policy_new(const char *name, const struct config *c, const struct
 	}
 	p->access_set = addrlist_size(&p->access) > 0;
 	p->allow_set = addrlist_tags(&p->access) & ADDRLIST_TAG_BIT(ACCESS_ALLOW);
+	p->log_clients = lc ? lc->log_clients : c->log_clients;
 	p->source_check = (lc ? &lc->limits : &c->limits)->source_check;
 	p->max_amplification = (lc ? &lc->limits : &c->limits)->max_amplification;
 	if (lc) {

@@ -24,6 +24,7 @@
 
 struct policy {
 	unsigned refs;
+	bool log_clients;       /* an access line per client: read where every client ends, beside greeting */
 	struct greeting *greeting;
 	uint64_t timeout_usec;  /* idle limit */
 	uint64_t deadline_usec; /* the whole greeting's */
