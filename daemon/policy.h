@@ -97,6 +97,36 @@ struct client_context {
 	(&(const struct log_fields){ .message_id = (id), .listener = (ctx)->policy->name, .remote = (ctx)->peer, \
 				     .remote_len = (ctx)->peer_len })
 
+/* How a client ended, as its access line says it. */
+enum client_outcome {
+	CLIENT_GREETED,      /* its whole greeting sent (a datagram: answered) */
+	CLIENT_TIMED_OUT,    /* took nothing of it for its timeout */
+	CLIENT_DEADLINE,     /* had not taken it all at its deadline */
+	CLIENT_DENIED,       /* allow and deny */
+	CLIENT_LIMITED,      /* max-clients-per-source */
+	CLIENT_RATE_LIMITED, /* rate */
+	CLIENT_BAD_SOURCE,   /* udp-source-check */
+	CLIENT_TOO_SMALL,    /* max-amplification */
+	CLIENT_FAILED,       /* went away, reset, a reply the kernel refused, out of memory */
+	CLIENT_STOPPED,      /* still in flight when greetingd stopped */
+	_CLIENT_OUTCOME_MAX,
+};
+
+/* Logs the access line of a client that ended (log-clients): its listener,
+ * address and port, how it ended, the bytes sent, the time since its
+ * accept. Not rate-limited, never waiting (dropped and counted if the log
+ * backs up). */
+void client_context_log_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
+			       uint64_t usec);
+/* Where every client ends. Without log-clients, one test of a flag beside
+ * the greeting, which the caller has just read: no clock, no formatting. */
+static inline void client_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
+				 uint64_t usec)
+{
+	if (_unlikely_(ctx->policy->log_clients))
+		client_context_log_access(ctx, outcome, bytes, usec);
+}
+
 /* The client's address for a log line: "ADDRESS:PORT", "pid P uid U" for
  * a unix stream peer, or its escaped path for a unix datagram peer. */
 const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX]);

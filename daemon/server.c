@@ -128,13 +128,14 @@ static bool listener_has_room(const struct listener *l)
 static void server_update_accepting(struct server *s);
 
 /* A refused connection: closed at once, without a byte of greeting. */
-static void connection_refuse(const struct client_context *ctx, const char *why)
+static void connection_refuse(const struct client_context *ctx, enum client_outcome outcome, const char *why)
 {
 	char peer[ADDRESS_STRING_MAX];
 
 	if (log_get_max_level() >= LOG_INFO)
 		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED), "client %s %s",
 					client_context_peer_string(ctx, peer), why);
+	client_access(ctx, outcome, 0, 0);
 	safe_close(ctx->fd);
 }
 
@@ -148,7 +149,7 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 	COUNT(s->counters, p, accepted, 1);
 	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
 		COUNT(s->counters, p, denied, 1);
-		connection_refuse(ctx, "denied");
+		connection_refuse(ctx, CLIENT_DENIED, "denied");
 		return;
 	}
 	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
@@ -159,12 +160,12 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 		h = sources_lookup(s->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4, p->prefix6, now);
 		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
 			COUNT(s->counters, p, rate_limited, 1);
-			connection_refuse(ctx, "over its source's rate, refused");
+			connection_refuse(ctx, CLIENT_RATE_LIMITED, "over its source's rate, refused");
 			return;
 		}
 		if (!sources_acquire(s->sources, h, p->max_per_source)) {
 			COUNT(s->counters, p, limited, 1);
-			connection_refuse(ctx, "refused: its source has max-clients-per-source in flight");
+			connection_refuse(ctx, CLIENT_LIMITED, "refused: its source has max-clients-per-source in flight");
 			return;
 		}
 		ctx->source = h; /* released when the client is done */

@@ -26,6 +26,13 @@ start_journal() {
 	JOURNAL_PID=$pid
 }
 
+# stop_journal: entries it has not read yet go with it.
+stop_journal() {
+	kill "$JOURNAL_PID"
+	wait "$JOURNAL_PID" 2>/dev/null || true
+	rm -f "$SOCKET"
+}
+
 # entry TEXT: waits for an entry holding TEXT, prints it.
 entry() {
 	"$TESTTOOL" wait-file "$J" "$1" 10 || fail "no journal entry with '$1': $(tail -n 5 "$J" 2>/dev/null)"
@@ -115,9 +122,7 @@ pass "with the journal's socket there, nothing goes to the stream"
 
 # journald gone (restarting): the stream takes the lines, with <N>; back,
 # it has them again.
-kill "$JOURNAL_PID"
-wait "$JOURNAL_PID" 2>/dev/null || true
-rm -f "$SOCKET"
+stop_journal
 kill -USR1 "$DAEMON_PID"
 "$TESTTOOL" wait-file "$DAEMON_LOG" '<6>[seed] accepted 1, ' 10 >/dev/null || fail "no fallback to the stream: $(cat "$DAEMON_LOG")"
 start_journal
@@ -141,7 +146,9 @@ pass "a worker's lines reach the journal's socket"
 
 # Not the journal (no JOURNAL_STREAM; or one naming another file): plain
 # text, and nothing for the socket, though it is there.
-: >"$J"
+stop_journal
+J=$T/journal2.entries
+start_journal
 start_daemon "$T/j.conf"
 expect_greeting "$T/want" 127.0.0.1 12345
 refused 127.0.0.2
@@ -155,3 +162,40 @@ stop_daemon
 grep -q '^<' "$DAEMON_LOG" && fail "a <N> prefix on a file that is not the journal"
 [ -s "$J" ] && fail "entries for the journal when stderr is not the journal: $(head -n 3 "$J")"
 pass "elsewhere, plain text, and nothing for the journal"
+
+# Access lines (log-clients) in the journal: their own MESSAGE_ID=, and the
+# client's fields.
+sed 's/^deny = 127.0.0.2$/deny = 127.0.0.2\nlog-clients = yes/' "$T/j.conf" >"$T/a.conf"
+stop_journal
+J=$T/journal3.entries
+start_journal
+log=$T/daemon$((DAEMONS + 1)).log
+: >"$log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$log") start_daemon "$T/a.conf"
+expect_greeting "$T/want" --source 127.0.0.3 127.0.0.1 12345
+e=$(entry 'MESSAGE=[seed] client 127.0.0.3 port ')
+expect "$e" MESSAGE_ID edd1ac134e2e4984adacc787a333556b
+expect "$e" LISTENER seed
+expect "$e" REMOTE_ADDR 127.0.0.3
+expect "$e" PRIORITY 6
+port=$(field "$e" MESSAGE | sed -n 's/^\[seed\] client 127\.0\.0\.3 port \([0-9]*\): greeted, 25 bytes in 0 ms$/\1/p')
+[ -n "$port" ] || fail "unexpected access line: $e"
+expect "$e" REMOTE_PORT "$port"
+pass "an access line's entry: its MESSAGE_ID=, listener, address and port"
+
+# journald stops reading: serving goes on at full speed, the entries that
+# would wait are dropped and counted, and the count comes once it reads.
+kill -STOP "$JOURNAL_PID"
+# (On failure, journald reads again first: a daemon stuck writing to it
+# would never see its SIGTERM.)
+timeout 20 "$TESTTOOL" flood 127.0.0.1 12345 500 "$T/want" >"$T/flood.out" ||
+	{ kill -CONT "$JOURNAL_PID"; fail "clients were not greeted while the journal did not read"; }
+kill -CONT "$JOURNAL_PID"
+kill -USR1 "$DAEMON_PID"
+e=$(entry 'log lines dropped: standard error was not being read')
+expect "$e" PRIORITY 4
+n=$(field "$e" MESSAGE | sed -n 's/^\([0-9]*\) log lines dropped: .*/\1/p')
+[ "${n:-0}" -gt 0 ] || fail "no count of the dropped entries: $e"
+entry 'MESSAGE=[seed] accepted 501, greeted 501, ' >/dev/null
+stop_daemon
+pass "a journal that does not read costs entries ($n dropped), never serving"
