@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
 RUN_PACKAGES=(netcat-openbsd netbase)
-CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream)
+CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream fail2ban)
 
 install_missing() {
 	local missing=() p
