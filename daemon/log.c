@@ -234,7 +234,8 @@ _printf_(4, 0) static int log_write(int level, int error, const struct log_field
 		message[0] = '\0';
 	if (dropped_lines > 0) {
 		char notice[128];
-		snprintf(notice, sizeof(notice), "%lu log lines dropped: standard error was not being read", dropped_lines);
+		snprintf(notice, sizeof(notice), "%lu log lines dropped: %s was not being read", dropped_lines,
+			 journal_fd >= 0 ? "the journal" : "standard error");
 		if (!log_emit(LOG_WARNING, NULL, notice)) {
 			dropped_lines++;
 			return error < 0 ? error : -error;

@@ -192,7 +192,7 @@ timeout 20 "$TESTTOOL" flood 127.0.0.1 12345 500 "$T/want" >"$T/flood.out" ||
 	{ kill -CONT "$JOURNAL_PID"; fail "clients were not greeted while the journal did not read"; }
 kill -CONT "$JOURNAL_PID"
 kill -USR1 "$DAEMON_PID"
-e=$(entry 'log lines dropped: standard error was not being read')
+e=$(entry 'log lines dropped: the journal was not being read')
 expect "$e" PRIORITY 4
 n=$(field "$e" MESSAGE | sed -n 's/^\([0-9]*\) log lines dropped: .*/\1/p')
 [ "${n:-0}" -gt 0 ] || fail "no count of the dropped entries: $e"
