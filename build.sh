@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 BUILD_PACKAGES=(build-essential autoconf automake pkg-config libsystemd-dev libinih-dev libcmocka-dev)
 RUN_PACKAGES=(netcat-openbsd netbase)
 DEB_PACKAGES=(debhelper dpkg-dev)
-CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream "${DEB_PACKAGES[@]}" lintian)
+CHECK_PACKAGES=(netbase clang libclang-rt-14-dev valgrind time systemd util-linux procps iproute2 man-db debootstrap systemd-container nginx-light libnginx-mod-stream "${DEB_PACKAGES[@]}" lintian fail2ban)
 
 install_missing() {
 	local missing=() p

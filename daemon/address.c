@@ -414,3 +414,23 @@ const char *address_to_string(const struct address *a, char buf[static ADDRESS_S
 	}
 	return buf;
 }
+
+int sockaddr_host(const struct sockaddr *sa, socklen_t len, char buf[static ADDRESS_HOST_MAX], uint16_t *ret_port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa && sa->sa_family == AF_INET && len >= sizeof(*in)) {
+		inet_ntop(AF_INET, &in->sin_addr, buf, ADDRESS_HOST_MAX);
+		*ret_port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (!sa || sa->sa_family != AF_INET6 || len < sizeof(*in6))
+		return -EAFNOSUPPORT;
+	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, ADDRESS_HOST_MAX);
+	else
+		inet_ntop(AF_INET6, &in6->sin6_addr, buf, ADDRESS_HOST_MAX);
+	*ret_port = ntohs(in6->sin6_port);
+	return 0;
+}

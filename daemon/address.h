@@ -65,3 +65,10 @@ bool address_is_wildcard(const struct address *a);
 /* 127.0.0.1:12345, [::1]:12345, [fe80::1%eth0]:7, /run/x.sock, @name; in a
  * unix path, bytes that are not printable ASCII, and backslashes, are \xHH. */
 const char *address_to_string(const struct address *a, char buf[static ADDRESS_STRING_MAX]);
+
+/* The host of an inet or inet6 socket address as a log field or an access
+ * line gives it: no brackets, no zone, an IPv4-mapped one as the IPv4
+ * address it maps (what a dual-stack socket reports of an IPv4 client);
+ * and its port. -EAFNOSUPPORT for another family, or a short address. */
+#define ADDRESS_HOST_MAX INET6_ADDRSTRLEN
+int sockaddr_host(const struct sockaddr *sa, socklen_t len, char buf[static ADDRESS_HOST_MAX], uint16_t *ret_port);

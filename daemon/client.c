@@ -26,7 +26,7 @@ struct client {
 	bool tcp, lingering;
 	size_t sent, delivered; /* handed to the kernel; known taken by the peer */
 	uint64_t wake;          /* the next check: the idle timeout, or the end */
-	uint64_t end;           /* the policy's deadline for the whole greeting */
+	uint64_t end;           /* the policy's deadline for the whole greeting: its accept's loop time + deadline */
 };
 
 struct client_set {
@@ -107,11 +107,27 @@ static void client_in_flight(const struct client *c, int delta)
 		*c->ctx.policy->in_flight += (unsigned)delta;
 }
 
-static void client_free(struct client *c)
+/* Its access line, if its listener logs them: the time since its accept
+ * is the loop's, read when the accept's turn began and now's (no clock
+ * read), so a client served in one turn took 0 ms. */
+static void client_log_access(const struct client *c, enum client_outcome outcome)
+{
+	uint64_t now = 0;
+
+	if (_likely_(!c->ctx.policy->log_clients))
+		return;
+	(void)sd_event_now(c->set->event, CLOCK_MONOTONIC, &now);
+	client_context_log_access(&c->ctx, outcome, c->sent,
+				  now - MIN(now, c->end - c->ctx.policy->deadline_usec));
+}
+
+/* A slow-path client ends, how is for its access line. */
+static void client_free(struct client *c, enum client_outcome outcome)
 {
 	struct client_set *cs = c->set;
 	bool first = cs->clients == c;
 
+	client_log_access(c, outcome);
 	client_unlink(c);
 	client_context_close(cs, &c->ctx);
 	client_in_flight(c, -1);
@@ -166,7 +182,7 @@ static int client_drain(int fd)
 static void client_linger(struct client *c)
 {
 	if (shutdown(c->ctx.fd, SHUT_WR) < 0 || client_watch(c, EPOLL_CTL_MOD, EPOLLIN) < 0) {
-		client_free(c);
+		client_free(c, CLIENT_GREETED);
 		return;
 	}
 	c->lingering = true;
@@ -180,17 +196,17 @@ static void client_io(struct client *c)
 
 	if (c->lingering) {
 		if (client_drain(c->ctx.fd) < 0)
-			client_free(c);
+			client_free(c, CLIENT_GREETED);
 		return;
 	}
 	n = send(c->ctx.fd, g->data + c->sent, g->size - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away mid-greeting: %m", c->ctx.policy->name,
-				 peer_string(&c->ctx, LOG_DEBUG, peer));
+		log_client_struct_errno(LOG_DEBUG, errno, CLIENT_LOG(&c->ctx, NULL),
+					"client %s went away mid-greeting: %m", peer_string(&c->ctx, LOG_DEBUG, peer));
 		COUNT(c->set->counters, c->ctx.policy, failed, 1);
-		client_free(c);
+		client_free(c, CLIENT_FAILED);
 		return;
 	}
 	c->sent += (size_t)n;
@@ -200,7 +216,7 @@ static void client_io(struct client *c)
 	if (c->tcp)
 		client_linger(c);
 	else
-		client_free(c); /* unix: the greeting is in the peer's queue already */
+		client_free(c, CLIENT_GREETED); /* unix: the greeting is in the peer's queue already */
 }
 
 /* The clients' epoll set is readable: serve what it says. */
@@ -229,25 +245,26 @@ static void client_timeout(struct client *c, uint64_t now)
 	(void)ioctl(c->ctx.fd, SIOCOUTQ, &unsent); /* bytes the peer has not taken yet */
 	delivered = c->sent - MIN(c->sent, (size_t)MAX(unsent, 0));
 	if (c->lingering && unsent == 0) {
-		client_free(c);
+		client_free(c, CLIENT_GREETED);
 		return;
 	}
 	if (now >= c->end)
-		log_client_errno(LOG_INFO, 0, "[%s] client %s did not take its greeting within its deadline "
-				 "(%zu of %zu bytes delivered), dropped", c->ctx.policy->name,
-				 peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(&c->ctx, MESSAGE_ID_CLIENT_DROPPED),
+					"client %s did not take its greeting within its deadline "
+					"(%zu of %zu bytes delivered), dropped", peer_string(&c->ctx, LOG_INFO, peer),
+					delivered, c->ctx.policy->greeting->size);
 	else if (delivered > c->delivered) {
 		c->delivered = delivered;
 		client_schedule(c, now);
 		return;
 	} else
-		log_client_errno(LOG_INFO, 0, "[%s] client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
-				 c->ctx.policy->name, peer_string(&c->ctx, LOG_INFO, peer), delivered,
-				 c->ctx.policy->greeting->size);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(&c->ctx, MESSAGE_ID_CLIENT_DROPPED),
+					"client %s stopped reading its greeting (%zu of %zu bytes delivered), dropped",
+					peer_string(&c->ctx, LOG_INFO, peer), delivered, c->ctx.policy->greeting->size);
 	COUNT(c->set->counters, c->ctx.policy, timed_out, 1);
 	(void)setsockopt(c->ctx.fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
 			 sizeof(struct linger));
-	client_free(c);
+	client_free(c, now >= c->end ? CLIENT_DEADLINE : CLIENT_TIMED_OUT);
 }
 
 static int on_client_timer(sd_event_source *es, uint64_t usec, void *userdata)
@@ -278,9 +295,10 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	int r;
 
 	if (!c) {
-		log_client_errno(LOG_ERR, ENOMEM, "[%s] cannot serve client %s: %m", ctx->policy->name,
+		log_client_struct_errno(LOG_ERR, ENOMEM, CLIENT_LOG(ctx, NULL), "cannot serve client %s: %m",
 				 peer_string(ctx, LOG_ERR, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
+		client_access(ctx, CLIENT_FAILED, sent, 0);
 		client_context_close(cs, ctx);
 		return NULL;
 	}
@@ -296,10 +314,10 @@ static struct client *client_new(struct client_set *cs, const struct client_cont
 	client_schedule(c, now);
 	r = client_watch(c, EPOLL_CTL_ADD, EPOLLOUT);
 	if (r < 0) {
-		log_client_errno(LOG_ERR, r, "[%s] cannot watch client %s: %m", ctx->policy->name,
+		log_client_struct_errno(LOG_ERR, r, CLIENT_LOG(ctx, NULL), "cannot watch client %s: %m",
 				 peer_string(ctx, LOG_ERR, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
-		client_free(c);
+		client_free(c, CLIENT_FAILED);
 		return NULL;
 	}
 	return c;
@@ -321,6 +339,7 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 		/* Unix sockets deliver at once; TCP may lose undelivered bytes to
 		 * an RST if the client has written, or writes soon. */
 		if (_likely_(unix_peer || (g->size <= CLOSE_AT_ONCE_MAX && client_drain(ctx->fd) <= 0))) {
+			client_access(ctx, CLIENT_GREETED, g->size, 0);
 			client_context_close(cs, ctx);
 			return;
 		}
@@ -330,9 +349,11 @@ void client_greet(struct client_set *cs, const struct client_context *ctx)
 		return;
 	}
 	if (n < 0 && errno != EAGAIN) {
-		log_client_errno(LOG_DEBUG, errno, "[%s] client %s went away before its greeting: %m", ctx->policy->name,
-				 peer_string(ctx, LOG_DEBUG, peer));
+		log_client_struct_errno(LOG_DEBUG, errno, CLIENT_LOG(ctx, NULL),
+					"client %s went away before its greeting: %m",
+					peer_string(ctx, LOG_DEBUG, peer));
 		COUNT(cs->counters, ctx->policy, failed, 1);
+		client_access(ctx, CLIENT_FAILED, 0, 0);
 		client_context_close(cs, ctx);
 		return;
 	}
@@ -370,6 +391,17 @@ int client_set_new(sd_event *event, struct sources *sources, void (*on_change)(v
 	return 0;
 }
 
+/* A client still in flight when greetingd stops: greeted if lingering
+ * with all of its greeting delivered, else cut short. */
+static enum client_outcome client_outcome_at_stop(const struct client *c)
+{
+	int unsent = 0;
+
+	if (c->lingering && ioctl(c->ctx.fd, SIOCOUTQ, &unsent) == 0 && unsent == 0)
+		return CLIENT_GREETED;
+	return CLIENT_STOPPED;
+}
+
 struct client_set *client_set_free(struct client_set *cs)
 {
 	if (!cs)
@@ -377,6 +409,8 @@ struct client_set *client_set_free(struct client_set *cs)
 	cs->on_change = NULL;
 	while (cs->clients) {
 		struct client *c = cs->clients;
+		if (c->ctx.policy->log_clients)
+			client_log_access(c, client_outcome_at_stop(c));
 		client_unlink(c);
 		client_context_close(cs, &c->ctx);
 		client_in_flight(c, -1);

@@ -39,6 +39,7 @@ const struct key_info keys[_KEY_MAX] = {
 	[KEY_RATE_BURST] = { .name = "rate-burst", .global = 1, .listener = 1 },
 	[KEY_UDP_SOURCE_CHECK] = { .name = "udp-source-check", .global = 1, .listener = 1 },
 	[KEY_MAX_AMPLIFICATION] = { .name = "max-amplification", .global = 1, .listener = 1 },
+	[KEY_LOG_CLIENTS] = { .name = "log-clients", .global = 1, .listener = 1 },
 };
 
 /* "family, type, ...": the keys a section takes, for an error message. */

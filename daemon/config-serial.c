@@ -33,14 +33,14 @@
  * a corrupt count never allocates more than a few times the buffer's size.
  * A new field keeps them lower bounds. */
 #define WORD sizeof(uint64_t)
-#define LISTENER_MIN_SIZE (19 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (8), max_clients, n_addresses */
+#define LISTENER_MIN_SIZE (20 * WORD) /* name, line, family, type, protocol, greeting, timeout, deadline, access, limits (8), max_clients, log_clients, n_addresses */
 #define ADDRESS_MIN_SIZE (5 * WORD)  /* family, type, protocol, broadcast, sa */
 #define ERROR_MIN_SIZE (1 * WORD)    /* the length of the string */
 
 /* A struct that grows fails the build here until the writer and the reader
  * carry the new field (checked where the sizes are known: 64-bit Linux). */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_INT__ == 4
-_Static_assert(sizeof(struct config) == 312, "a new field? serialize it, then update the size");
+_Static_assert(sizeof(struct config) == 320, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct listener_config) == 312, "a new field? serialize it, then update the size");
 _Static_assert(sizeof(struct address) == 152, "a new field? serialize it, then update the size");
 #endif
@@ -182,6 +182,7 @@ static void put_listener(struct writer *w, const struct config *c, const struct 
 	put_addrlist(w, &l->access);
 	put_limits(w, &l->limits);
 	put_u64(w, l->max_clients);
+	put_u64(w, l->log_clients);
 	put_u64(w, l->n_addresses);
 	for (size_t i = 0; i < l->n_addresses; i++)
 		put_address(w, &l->addresses[i]);
@@ -201,6 +202,7 @@ int config_serialize(const struct config *c, int fd)
 	put_u64(w, c->deadline_usec);
 	put_u64(w, c->max_clients);
 	put_u64(w, c->workers);
+	put_u64(w, c->log_clients);
 	put_addrlist(w, &c->access);
 	put_limits(w, &c->limits);
 	put_u64(w, c->n_listeners);
@@ -477,6 +479,7 @@ static void get_listener(struct reader *r, const struct config *c, struct listen
 	get_addrlist(r, &l->access);
 	get_limits(r, &l->limits);
 	l->max_clients = get_unsigned(r);
+	l->log_clients = get_bool(r);
 	l->n_addresses = get_count(r, ADDRESS_MIN_SIZE);
 	if (r->bad || r->oom)
 		return;
@@ -521,6 +524,7 @@ int config_deserialize(const void *data, size_t size, struct config **ret)
 	c->deadline_usec = get_u64(&r);
 	c->max_clients = get_unsigned(&r);
 	c->workers = get_unsigned(&r);
+	c->log_clients = get_bool(&r);
 	get_addrlist(&r, &c->access);
 	get_limits(&r, &c->limits);
 	n = get_count(&r, LISTENER_MIN_SIZE);

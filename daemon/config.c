@@ -183,6 +183,20 @@ static int load_number(struct parser *p, const struct section *s, enum key k, un
 	return 0;
 }
 
+/* A yes/no key of s into *ret; unset: *ret stays. */
+static int load_boolean(struct parser *p, const struct section *s, enum key k, bool *ret)
+{
+	int b;
+
+	if (!s->value[k])
+		return 0;
+	b = parse_boolean(s->value[k]);
+	if (b < 0)
+		return KEY_ERROR(p, s, k, "\"%s\" is not yes or no", s->value[k]);
+	*ret = b;
+	return 0;
+}
+
 /* The per-source limits of s over what it inherits (already in *l). A
  * listener's own limit-exempt lines replace the inherited list; an empty
  * line clears it. type: a listener's, to resolve rate and burst (AF_UNSPEC
@@ -227,13 +241,7 @@ static int load_limits(struct parser *p, const struct section *s, bool listener,
 	r |= load_number(p, s, KEY_RATE, RATE_MAX, &l->rate);
 	r |= load_number(p, s, KEY_RATE_BURST, 2 * RATE_MAX, &l->burst);
 	r |= load_number(p, s, KEY_MAX_AMPLIFICATION, MAX_AMPLIFICATION_MAX, &l->max_amplification);
-	if (s->value[KEY_UDP_SOURCE_CHECK]) {
-		int b = parse_boolean(s->value[KEY_UDP_SOURCE_CHECK]);
-		if (b < 0)
-			r = KEY_ERROR(p, s, KEY_UDP_SOURCE_CHECK, "\"%s\" is not yes or no", s->value[KEY_UDP_SOURCE_CHECK]);
-		else
-			l->source_check = b;
-	}
+	r |= load_boolean(p, s, KEY_UDP_SOURCE_CHECK, &l->source_check);
 	if (listener)
 		limits_resolve(l, type);
 	return r;
@@ -262,6 +270,7 @@ static void load_global(struct parser *p, const struct section *s)
 	load_duration(p, s, KEY_DEADLINE, &c->deadline_usec);
 	load_access(p, s, NULL, false, &c->access);
 	load_limits(p, s, false, AF_UNSPEC, 0, &c->limits);
+	load_boolean(p, s, KEY_LOG_CLIENTS, &c->log_clients);
 	if (s->value[KEY_MAX_CLIENTS]) {
 		if (parse_unsigned(s->value[KEY_MAX_CLIENTS], false, MAX_CLIENTS_MAX, &v) < 0 || v == 0)
 			KEY_ERROR(p, s, KEY_MAX_CLIENTS, "\"%s\" is not a number between 1 and %d",
@@ -546,7 +555,8 @@ static void check_overlaps(struct parser *p)
 static void load_listener(struct parser *p, struct section *s)
 {
 	struct config *c = p->config;
-	struct listener_config l = { .line = s->line, .timeout_usec = c->timeout_usec, .deadline_usec = c->deadline_usec };
+	struct listener_config l = { .line = s->line, .timeout_usec = c->timeout_usec, .deadline_usec = c->deadline_usec,
+				     .log_clients = c->log_clients };
 	bool ok = true;
 
 	ok &= load_socket_kind(p, s, &l) == 0;
@@ -562,6 +572,7 @@ static void load_listener(struct parser *p, struct section *s)
 	ok &= load_greeting(p, s, &l.greeting) == 0;
 	ok &= load_duration(p, s, KEY_TIMEOUT, &l.timeout_usec) == 0;
 	ok &= load_duration(p, s, KEY_DEADLINE, &l.deadline_usec) == 0;
+	ok &= load_boolean(p, s, KEY_LOG_CLIENTS, &l.log_clients) == 0;
 	if (s->value[KEY_MAX_CLIENTS]) {
 		uint64_t v;
 

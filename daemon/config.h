@@ -48,6 +48,7 @@ struct listener_config {
 	struct addrlist access; /* allow and deny, sealed; empty on unix listeners */
 	struct limits limits;   /* resolved: no UNSET */
 	unsigned max_clients;   /* its own clients in flight at most; 0: only the process's bound */
+	bool log_clients;       /* an access line for each client */
 	struct address *addresses; /* what host (or path) resolved to */
 	size_t n_addresses;
 };
@@ -58,6 +59,7 @@ struct config {
 	uint64_t timeout_usec, deadline_usec;
 	unsigned max_clients;
 	unsigned workers; /* processes, each with its own SO_REUSEPORT sockets */
+	bool log_clients; /* [greetingd]'s: what listeners inherit */
 	struct addrlist access; /* [greetingd]'s allow and deny: what listeners inherit */
 	struct limits limits;   /* [greetingd]'s: what listeners inherit */
 	struct listener_config *listeners;

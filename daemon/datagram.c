@@ -1,5 +1,6 @@
 /* Datagrams: recvmmsg() a batch, sendmmsg() the greeting back, from the
  * address each request was sent to. See server.c. */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -196,19 +197,21 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 	if (b->family == AF_UNIX) {
 		if (ctx->peer_len > offsetof(struct sockaddr_un, sun_path))
 			return ADMIT;
-		log_client_errno(LOG_DEBUG, 0, "[%s] datagram from an unbound unix socket: no reply possible",
-				 ctx->policy->name);
+		log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, NULL),
+					"datagram from an unbound unix socket: no reply possible");
 		return NO_ADDRESS;
 	}
 	if (p->source_check && (why = bad_source(b, env, ctx->peer, ctx->peer_len))) {
 		if (log_get_max_level() >= LOG_DEBUG)
-			log_client_errno(LOG_DEBUG, 0, "[%s] datagram from %s dropped: %s", p->name,
-					 client_context_peer_string(ctx, buf), why);
+			log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram from %s dropped: %s", client_context_peer_string(ctx, buf),
+						why);
 		return BAD_SOURCE;
 	}
 	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
 		if (log_get_max_level() >= LOG_INFO)
-			log_client_errno(LOG_INFO, 0, "[%s] datagram from %s denied", p->name, client_context_peer_string(ctx, buf));
+			log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram from %s denied", client_context_peer_string(ctx, buf));
 		return DENIED;
 	}
 	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
@@ -221,12 +224,28 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 	}
 	if (p->max_amplification > 0 && p->greeting->size > (uint64_t)p->max_amplification * size) {
 		if (log_get_max_level() >= LOG_DEBUG)
-			log_client_errno(LOG_DEBUG, 0, "[%s] datagram of %zu bytes from %s: a reply of %zu is over %u times it",
-					 p->name, size, client_context_peer_string(ctx, buf), p->greeting->size,
-					 p->max_amplification);
+			log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
+						"datagram of %zu bytes from %s: a reply of %zu is over %u times it",
+						size, client_context_peer_string(ctx, buf), p->greeting->size,
+						p->max_amplification);
 		return TOO_SMALL;
 	}
 	return ADMIT;
+}
+
+/* The access lines of replies first..first+n-1 of a batch: the
+ * greeting, or, failed, nothing. A datagram is answered in the turn it
+ * came: 0 ms. */
+static void dgram_log_replies(const struct dgram_batch *b, unsigned first, unsigned n, const struct policy *p,
+			      enum client_outcome outcome)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		const struct msghdr *m = &b->out[i].msg_hdr;
+		struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
+					      .peer_len = m->msg_namelen };
+
+		client_context_log_access(&ctx, outcome, outcome == CLIENT_GREETED ? p->greeting->size : 0, 0);
+	}
 }
 
 /* Sends the k replies of a batch. One the kernel cannot take now is dropped
@@ -240,6 +259,8 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 	for (unsigned next = 0; next < k;) {
 		int n = sendmmsg(b->fd, b->out + next, k - next, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
+			if (_unlikely_(p->log_clients))
+				dgram_log_replies(b, next, (unsigned)n, p, CLIENT_GREETED);
 			next += (unsigned)n;
 			COUNT(counters, p, greeted, (unsigned)n);
 			continue;
@@ -248,12 +269,48 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 			struct msghdr *m = &b->out[next].msg_hdr;
 			struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
 						      .peer_len = m->msg_namelen };
-			log_client_errno(LOG_INFO, errno, "[%s] cannot reply to %s, dropping the reply: %m", p->name,
-					 client_context_peer_string(&ctx, buf));
+			log_client_struct_errno(LOG_INFO, errno, CLIENT_LOG(&ctx, NULL),
+						"cannot reply to %s, dropping the reply: %m",
+						client_context_peer_string(&ctx, buf));
 			COUNT(counters, p, failed, 1);
+			if (_unlikely_(p->log_clients))
+				dgram_log_replies(b, next, 1, p, CLIENT_FAILED);
 			next++;
 		}
 	}
+}
+
+/* A datagram refused: counted under the rule that refused it, and its
+ * access line. */
+static void dgram_refused(struct server_counters *counters, const struct client_context *ctx, enum verdict v)
+{
+	static const enum client_outcome outcomes[] = {
+		[NO_ADDRESS] = CLIENT_FAILED,         [BAD_SOURCE] = CLIENT_BAD_SOURCE, [DENIED] = CLIENT_DENIED,
+		[RATE_LIMITED] = CLIENT_RATE_LIMITED, [TOO_SMALL] = CLIENT_TOO_SMALL,
+	};
+	const struct policy *p = ctx->policy;
+
+	switch (v) {
+	case ADMIT:
+		assert(!"an admitted datagram is no refusal");
+		return;
+	case NO_ADDRESS:
+		COUNT(counters, p, failed, 1);
+		break;
+	case BAD_SOURCE:
+		COUNT(counters, p, bad_source, 1);
+		break;
+	case DENIED:
+		COUNT(counters, p, denied, 1);
+		break;
+	case RATE_LIMITED:
+		COUNT(counters, p, rate_limited, 1);
+		break;
+	case TOO_SMALL:
+		COUNT(counters, p, too_small, 1);
+		break;
+	}
+	client_access(ctx, outcomes[v], 0, 0);
 }
 
 void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct policy *p)
@@ -279,7 +336,8 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 		n = recvmmsg(b->fd, b->in, DGRAM_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_client_errno(LOG_WARNING, errno, "[%s] cannot receive: %m", p->name);
+				log_client_struct_errno(LOG_WARNING, errno, LOG_LISTENER(p->name),
+							"cannot receive: %m");
 			return;
 		}
 		COUNT(counters, p, accepted, (unsigned)n);
@@ -287,26 +345,13 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
 			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
 						      .peer_len = in->msg_namelen };
+			enum verdict v;
 
 			if (_unlikely_(b->family == AF_UNIX && in->msg_controllen > 0))
 				close_passed_fds(in);
-			switch (dgram_admit(b, env, &ctx, b->in[i].msg_len)) {
-			case ADMIT:
-				break;
-			case NO_ADDRESS:
-				COUNT(counters, p, failed, 1);
-				continue;
-			case BAD_SOURCE:
-				COUNT(counters, p, bad_source, 1);
-				continue;
-			case DENIED:
-				COUNT(counters, p, denied, 1);
-				continue;
-			case RATE_LIMITED:
-				COUNT(counters, p, rate_limited, 1);
-				continue;
-			case TOO_SMALL:
-				COUNT(counters, p, too_small, 1);
+			v = dgram_admit(b, env, &ctx, b->in[i].msg_len);
+			if (v != ADMIT) {
+				dgram_refused(counters, &ctx, v);
 				continue;
 			}
 			*out = (struct msghdr){ .msg_name = in->msg_name, .msg_namelen = in->msg_namelen,

@@ -35,22 +35,24 @@ static int unix_path_release(const char *name, const struct address *a)
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
-		return log_error_errno(errno, "[%s] cannot inspect %s: %m", name, path);
+		return log_listener_errno(LOG_ERR, errno, name, "cannot inspect %s: %m", path);
 	if (!S_ISSOCK(st.st_mode))
-		return log_error_errno(EEXIST, "[%s] %s exists and is not a socket; not replacing it", name, path);
+		return log_listener_errno(LOG_ERR, EEXIST, name, "%s exists and is not a socket; not replacing it",
+					  path);
 	probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
-		return log_error_errno(errno, "[%s] cannot create a probe socket: %m", name);
+		return log_listener_errno(LOG_ERR, errno, name, "cannot create a probe socket: %m");
 	if (connect(probe, &a->sa.sa, a->len) == 0 || errno == EAGAIN || errno == EINPROGRESS)
-		return log_error_errno(EADDRINUSE, "[%s] %s is in use by a running process", name, path);
+		return log_listener_errno(LOG_ERR, EADDRINUSE, name, "%s is in use by a running process", path);
 	if (errno == EPROTOTYPE)
-		return log_error_errno(EADDRINUSE, "[%s] %s is in use by a running process, with a socket of another type than %s",
-				       name, path, type_to_string(a->type));
+		return log_listener_errno(LOG_ERR, EADDRINUSE, name,
+					  "%s is in use by a running process, with a socket of another type than %s",
+					  path, type_to_string(a->type));
 	if (errno != ECONNREFUSED)
-		return log_error_errno(errno, "[%s] cannot tell whether %s is in use: %m", name, path);
+		return log_listener_errno(LOG_ERR, errno, name, "cannot tell whether %s is in use: %m", path);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return log_error_errno(errno, "[%s] cannot remove the stale socket %s: %m", name, path);
-	log_info("[%s] removed the stale socket %s", name, path);
+		return log_listener_errno(LOG_ERR, errno, name, "cannot remove the stale socket %s: %m", path);
+	log_listener(LOG_INFO, name, "removed the stale socket %s", path);
 	return 0;
 }
 
@@ -66,7 +68,8 @@ static int socket_file_record(const char *name, const struct address *a, struct 
 	struct stat st;
 
 	if (lstat(a->sa.un.sun_path, &st) < 0)
-		return log_error_errno(errno, "[%s] cannot inspect the socket file %s: %m", name, a->sa.un.sun_path);
+		return log_listener_errno(LOG_ERR, errno, name, "cannot inspect the socket file %s: %m",
+					  a->sa.un.sun_path);
 	*ret = (struct socket_file){ .dev = st.st_dev, .ino = st.st_ino, .created = true };
 	return 0;
 }
@@ -82,8 +85,8 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 	if (fd < 0 && ipv6_optional && listener_ipv6_unavailable(a, errno))
 		goto skip;
 	if (fd < 0)
-		return log_error_errno(errno, "[%s] cannot create a socket (%s %s): %m", name, family_to_string(a->family),
-				       type_to_string(a->type));
+		return log_listener_errno(LOG_ERR, errno, name, "cannot create a socket (%s %s): %m",
+					  family_to_string(a->family), type_to_string(a->type));
 	r = 0;
 	if (a->family == AF_INET6)
 		r = set_option(fd, IPPROTO_IPV6, IPV6_V6ONLY); /* :: must not take 0.0.0.0's port */
@@ -99,7 +102,8 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 	if (r == 0 && a->type == SOCK_DGRAM && a->family == AF_INET6)
 		r = set_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO);
 	if (r < 0)
-		return log_error_errno(r, "[%s] cannot set socket options on %s: %m", name, address_to_string(a, buf));
+		return log_listener_errno(LOG_ERR, r, name, "cannot set socket options on %s: %m",
+					  address_to_string(a, buf));
 
 	r = bind(fd, &a->sa.sa, a->len);
 	if (r < 0 && errno == EADDRINUSE && is_path_socket(a)) {
@@ -111,10 +115,10 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 	if (r < 0 && ipv6_optional && listener_ipv6_unavailable(a, errno))
 		goto skip;
 	if (r < 0 && errno == ENOENT && is_path_socket(a))
-		return log_error_errno(errno, "[%s] cannot bind %s: its directory does not exist", name,
+		return log_listener_errno(LOG_ERR, errno, name, "cannot bind %s: its directory does not exist",
 				       address_to_string(a, buf));
 	if (r < 0)
-		return log_error_errno(errno, "[%s] cannot bind %s %s: %m", name, type_to_string(a->type),
+		return log_listener_errno(LOG_ERR, errno, name, "cannot bind %s %s: %m", type_to_string(a->type),
 				       address_to_string(a, buf));
 	if (is_path_socket(a)) {
 		r = socket_file_record(name, a, &file);
@@ -122,7 +126,7 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 			return r; /* the file stays: without its inode we cannot tell it is ours */
 	}
 	if (a->type != SOCK_DGRAM && listen(fd, LISTEN_BACKLOG) < 0) {
-		r = log_error_errno(errno, "[%s] cannot listen on %s: %m", name, address_to_string(a, buf));
+		r = log_listener_errno(LOG_ERR, errno, name, "cannot listen on %s: %m", address_to_string(a, buf));
 		listener_close(TAKE_FD(fd), a, &file);
 		return r;
 	}
@@ -130,15 +134,15 @@ int listener_open(const char *name, struct address *a, bool reuseport, bool ipv6
 		union sockaddr_union sa;
 		socklen_t len = sizeof(sa);
 		if (getsockname(fd, &sa.sa, &len) < 0)
-			return log_error_errno(errno, "[%s] cannot read the bound address: %m", name);
+			return log_listener_errno(LOG_ERR, errno, name, "cannot read the bound address: %m");
 		address_set_port(a, a->family == AF_INET ? ntohs(sa.in.sin_port) : ntohs(sa.in6.sin6_port));
-		log_info("[%s] port 0: the kernel chose port %u", name, address_port(a));
+		log_listener(LOG_INFO, name, "port 0: the kernel chose port %u", address_port(a));
 	}
 	*ret_file = file;
 	return TAKE_FD(fd);
 skip:
 	r = -errno;
-	log_warning_errno(r, "[%s] skipping %s: %m (is IPv6 turned off?)", name, address_to_string(a, buf));
+	log_listener_errno(LOG_WARNING, r, name, "skipping %s: %m (is IPv6 turned off?)", address_to_string(a, buf));
 	return r;
 }
 

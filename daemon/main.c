@@ -224,10 +224,12 @@ static void reload_end(struct daemon *d, bool ok)
 	if (server_stopping(d->server))
 		return;
 	if (ok) {
-		log_info("reloaded: %u sockets", server_n_listeners(d->server));
+		log_struct_errno(LOG_INFO, 0, LOG_ID(MESSAGE_ID_RELOADED),
+				 "reloaded: %u sockets", server_n_listeners(d->server));
 		notify_status(d, "", true);
 	} else {
-		log_error("reload failed: keeping the running configuration");
+		log_struct_errno(LOG_ERR, 0, LOG_ID(MESSAGE_ID_RELOAD_REFUSED),
+				 "reload failed: keeping the running configuration");
 		notify_status(d, "Reload failed, see the log; ", true);
 	}
 	(void)sd_notify(0, "READY=1");
@@ -316,7 +318,8 @@ static int on_worker_config(void *userdata, int memfd)
 		return -EBADMSG;
 	r = config_switch(d, c);
 	if (r >= 0)
-		log_info("reloaded: %u sockets", server_n_listeners(d->server));
+		log_struct_errno(LOG_INFO, 0, LOG_ID(MESSAGE_ID_RELOADED),
+				 "reloaded: %u sockets", server_n_listeners(d->server));
 	return r;
 }
 
@@ -428,7 +431,8 @@ static int serve(struct daemon *d)
 		return r;
 	notify_status(d, "", true);
 	(void)sd_notify(0, "READY=1");
-	log_info("ready: %u sockets", server_n_listeners(d->server));
+	log_struct_errno(LOG_INFO, 0, LOG_ID(MESSAGE_ID_STARTED), "ready: %u sockets",
+			 server_n_listeners(d->server));
 	r = sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC, USEC_PER_SEC,
 				       on_status_timer, d);
 	if (r >= 0)

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct policy *policy_new(const char *name, const struct config *c, const struct
 	}
 	p->access_set = addrlist_size(&p->access) > 0;
 	p->allow_set = addrlist_tags(&p->access) & ADDRLIST_TAG_BIT(ACCESS_ALLOW);
+	p->log_clients = lc ? lc->log_clients : c->log_clients;
 	p->source_check = l->source_check;
 	p->max_amplification = l->max_amplification;
 	p->prefix4 = l->prefix4;
@@ -96,6 +98,39 @@ static void address_from_sockaddr(const struct sockaddr *sa, socklen_t len, stru
 {
 	*ret = (struct address){ .family = sa->sa_family, .len = MIN(len, (socklen_t)sizeof(ret->sa)) };
 	memcpy(&ret->sa, sa, ret->len);
+}
+
+/* The words of an access line: stable, grep and fail2ban read them. */
+static const char *const outcome_names[_CLIENT_OUTCOME_MAX] = {
+	[CLIENT_GREETED] = "greeted",         [CLIENT_TIMED_OUT] = "timed-out",
+	[CLIENT_DEADLINE] = "deadline",       [CLIENT_DENIED] = "denied",
+	[CLIENT_LIMITED] = "limited",         [CLIENT_RATE_LIMITED] = "rate-limited",
+	[CLIENT_BAD_SOURCE] = "bad-source",   [CLIENT_TOO_SMALL] = "too-small",
+	[CLIENT_FAILED] = "failed",           [CLIENT_STOPPED] = "stopped",
+};
+
+/* "[name] client ADDRESS port PORT: OUTCOME, N bytes in N ms" (see ACCESS
+ * LINES in greetingd.conf(5), which promises this form): an inet address
+ * bare (IPv6 without brackets, IPv4-mapped as IPv4); a unix peer's bound
+ * path, or "-", and port "-". */
+void client_context_log_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
+			       uint64_t usec)
+{
+	char host[ADDRESS_STRING_MAX] = "-", port[8] = "-";
+	uint16_t number;
+
+	assert(outcome < _CLIENT_OUTCOME_MAX);
+	if (sockaddr_host(ctx->peer, ctx->peer_len, host, &number) == 0)
+		snprintf(port, sizeof(port), "%u", number);
+	else if (ctx->peer && ctx->peer->sa_family == AF_UNIX && ctx->peer_len > offsetof(struct sockaddr_un, sun_path)) {
+		struct address a;
+
+		address_from_sockaddr(ctx->peer, ctx->peer_len, &a);
+		address_to_string(&a, host);
+	}
+	log_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_ACCESS), "client %s port %s: %s, %llu bytes in %llu ms",
+			 host, port, outcome_names[outcome], (unsigned long long)bytes,
+			 (unsigned long long)(usec / USEC_PER_MSEC));
 }
 
 const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX])

@@ -20,9 +20,11 @@
 #include "counters.h"
 #include "sources.h"
 #include "greeting.h"
+#include "log.h"
 
 struct policy {
 	unsigned refs;
+	bool log_clients;       /* an access line per client: read where every client ends, beside greeting */
 	struct greeting *greeting;
 	uint64_t timeout_usec;  /* idle limit */
 	uint64_t deadline_usec; /* the whole greeting's */
@@ -77,7 +79,9 @@ union inet_sockaddr {
 
 /* Who a client is. peer and local point into storage of whoever built the
  * context; a NULL one is read from fd when asked (a unix stream peer's path,
- * the local address of a wildcard bind). */
+ * the local address of a wildcard bind). peer is the client's address for
+ * every rule, log line and access line: behind a PROXY header, once there
+ * is one, the header's source goes here (the connection's own beside it). */
 struct client_context {
 	struct policy *policy;
 	struct source_handle source; /* acquired for max-clients-per-source; null: none held */
@@ -87,6 +91,42 @@ struct client_context {
 	const struct sockaddr *local;
 	socklen_t local_len;
 };
+
+/* A log entry about the client: its listener, its address, what happened
+ * (a MESSAGE_ID_*, or NULL). */
+#define CLIENT_LOG(ctx, id)                                                                              \
+	(&(const struct log_fields){ .message_id = (id), .listener = (ctx)->policy->name, .remote = (ctx)->peer, \
+				     .remote_len = (ctx)->peer_len })
+
+/* How a client ended, as its access line says it. */
+enum client_outcome {
+	CLIENT_GREETED,      /* its whole greeting sent (a datagram: answered) */
+	CLIENT_TIMED_OUT,    /* took nothing of it for its timeout */
+	CLIENT_DEADLINE,     /* had not taken it all at its deadline */
+	CLIENT_DENIED,       /* allow and deny */
+	CLIENT_LIMITED,      /* max-clients-per-source */
+	CLIENT_RATE_LIMITED, /* rate */
+	CLIENT_BAD_SOURCE,   /* udp-source-check */
+	CLIENT_TOO_SMALL,    /* max-amplification */
+	CLIENT_FAILED,       /* went away, reset, a reply the kernel refused, out of memory */
+	CLIENT_STOPPED,      /* still in flight when greetingd stopped */
+	_CLIENT_OUTCOME_MAX,
+};
+
+/* Logs the access line of a client that ended (log-clients): its listener,
+ * address and port, how it ended, the bytes sent, the time since its
+ * accept. Not rate-limited, never waiting (dropped and counted if the log
+ * backs up). */
+void client_context_log_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
+			       uint64_t usec);
+/* Where every client ends. Without log-clients, one test of a flag beside
+ * the greeting, which the caller has just read: no clock, no formatting. */
+static inline void client_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
+				 uint64_t usec)
+{
+	if (_unlikely_(ctx->policy->log_clients))
+		client_context_log_access(ctx, outcome, bytes, usec);
+}
 
 /* The client's address for a log line: "ADDRESS:PORT", "pid P uid U" for
  * a unix stream peer, or its escaped path for a unix datagram peer. */

@@ -129,12 +129,14 @@ static void server_update_accepting(struct server *s);
 
 /* A refused connection: closed at once, without a byte of greeting. why:
  * for the log, or NULL when the caller has said it (per prefix, for a rate). */
-static void connection_refuse(const struct client_context *ctx, const char *why)
+static void connection_refuse(const struct client_context *ctx, enum client_outcome outcome, const char *why)
 {
 	char peer[ADDRESS_STRING_MAX];
 
 	if (why && log_get_max_level() >= LOG_INFO)
-		log_client_errno(LOG_INFO, 0, "[%s] client %s %s", ctx->policy->name, client_context_peer_string(ctx, peer), why);
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED), "client %s %s",
+					client_context_peer_string(ctx, peer), why);
+	client_access(ctx, outcome, 0, 0);
 	safe_close(ctx->fd);
 }
 
@@ -143,6 +145,7 @@ static void connection_refuse(const struct client_context *ctx, const char *why)
 void server_note_rate_drop(struct sources *t, const struct policy *p, struct source_handle h, uint64_t now_usec,
 			   const char *what)
 {
+	const struct log_fields f = { .listener = p->name, .message_id = MESSAGE_ID_CLIENT_REFUSED };
 	char prefix[SOURCES_PREFIX_STRING_MAX];
 	uint64_t dropped, period;
 
@@ -150,10 +153,10 @@ void server_note_rate_drop(struct sources *t, const struct policy *p, struct sou
 		return;
 	sources_prefix_to_string(t, h, prefix);
 	if (period == 0)
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: over rate %u/s, dropping its %s", p->name, prefix, p->rate, what);
+		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: over rate %u/s, dropping its %s", prefix, p->rate, what);
 	else
-		log_client_errno(LOG_NOTICE, 0, "[%s] %s: %llu %s over rate %u/s dropped in %llu s", p->name, prefix,
-				 (unsigned long long)dropped, what, p->rate, (unsigned long long)(period / USEC_PER_SEC));
+		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: %llu %s over rate %u/s dropped in %llu s", prefix,
+					(unsigned long long)dropped, what, p->rate, (unsigned long long)(period / USEC_PER_SEC));
 }
 
 /* The one place a connection is admitted or refused, with everything that
@@ -166,7 +169,7 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 	COUNT(s->counters, p, accepted, 1);
 	if (!policy_allows(p, ctx->peer, ctx->peer_len)) {
 		COUNT(s->counters, p, denied, 1);
-		connection_refuse(ctx, "denied");
+		connection_refuse(ctx, CLIENT_DENIED, "denied");
 		return;
 	}
 	if (policy_limits(p, ctx->peer, ctx->peer_len)) {
@@ -178,12 +181,12 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
 			COUNT(s->counters, p, rate_limited, 1);
 			server_note_rate_drop(s->sources, p, h, now, "connections");
-			connection_refuse(ctx, NULL);
+			connection_refuse(ctx, CLIENT_RATE_LIMITED, NULL);
 			return;
 		}
 		if (!sources_acquire(s->sources, h, p->max_per_source)) {
 			COUNT(s->counters, p, limited, 1);
-			connection_refuse(ctx, "refused: its source has max-clients-per-source in flight");
+			connection_refuse(ctx, CLIENT_LIMITED, "refused: its source has max-clients-per-source in flight");
 			return;
 		}
 		ctx->source = h; /* released when the client is done */
@@ -211,7 +214,8 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 			if (accept_error_is_client(errno))
 				continue;
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: wait for resources instead of spinning. */
-			log_client_errno(LOG_WARNING, errno, "[%s] cannot accept, pausing: %m", listener_name(l, name));
+			log_client_struct_errno(LOG_WARNING, errno, LOG_LISTENER(listener_name(l, name)),
+						"cannot accept, pausing: %m");
 			s->paused = true;
 			break;
 		}
@@ -309,7 +313,7 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 
 	if (!l) {
 		listener_close(fd, bound, file);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, ENOMEM, name, "cannot serve: %m"), NULL;
 	}
 	*l = (struct listener){ .server = s, .requested = *requested, .address = *bound, .fd = fd, .activated = activated,
 				.fdname = fdname ? strdup(fdname) : NULL };
@@ -319,12 +323,12 @@ static struct listener *listener_new(struct server *s, const char *name, const c
 		l->batch = dgram_batch_new(fd, bound->family);
 	if ((fdname && !l->fdname) || (!connections && !l->batch)) {
 		listener_free(l);
-		return log_error_errno(ENOMEM, "[%s] cannot serve: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, ENOMEM, name, "cannot serve: %m"), NULL;
 	}
 	r = sd_event_add_io(s->event, &l->io, fd, EPOLLIN, connections ? on_accept : on_datagram, l);
 	if (r < 0) {
 		listener_free(l);
-		return log_error_errno(r, "[%s] cannot watch its socket: %m", name), NULL;
+		return log_listener_errno(LOG_ERR, r, name, "cannot watch its socket: %m"), NULL;
 	}
 	/* Off until server_apply() has given it a policy. */
 	(void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
@@ -412,13 +416,15 @@ static void explain_port_in_use(const struct server *s, const struct address *a)
 		if (l->activated || old->family != a->family)
 			continue;
 		if (a->family == AF_UNIX && old->len == a->len && memcmp(&old->sa, &a->sa, a->len) == 0) {
-			log_error("[%s] %s %s holds its path until the new sockets are bound: restart greetingd to make this change",
-				  listener_name(l, name), type_to_string(old->type), address_to_string(old, buf));
+			log_listener(LOG_ERR, listener_name(l, name),
+				     "%s %s holds its path until the new sockets are bound: restart greetingd to make this change",
+				     type_to_string(old->type), address_to_string(old, buf));
 			return;
 		}
 		if (a->family != AF_UNIX && old->type == a->type && address_port(old) == address_port(a)) {
-			log_error("[%s] %s holds port %u until the new sockets are bound: restart greetingd to make this change",
-				  listener_name(l, name), address_to_string(old, buf), address_port(a));
+			log_listener(LOG_ERR, listener_name(l, name),
+				     "%s holds port %u until the new sockets are bound: restart greetingd to make this change",
+				     address_to_string(old, buf), address_port(a));
 			return;
 		}
 	}
@@ -517,8 +523,8 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 				continue;
 			if (s->reuseport && bound.family != AF_UNIX && address_port(&bound) == 0) {
 				/* The file may say workers = 1 for the next start; these run now. */
-				r = log_error_errno(EINVAL, "[%s] port 0 would give each running worker another port; name one",
-						    lc->name);
+				r = log_listener_errno(LOG_ERR, EINVAL, lc->name,
+						       "port 0 would give each running worker another port; name one");
 				break;
 			}
 			l = find_unclaimed(s, lc, policies[i], &lc->addresses[j]);
@@ -548,7 +554,8 @@ static int server_plan(struct server *s, const struct config *c, struct policy *
 			fresh = l;
 		}
 		if (r == 0 && skipped > 0 && skipped == lc->n_addresses)
-			r = log_error_errno(EADDRNOTAVAIL, "[%s] none of its addresses can be used here", lc->name);
+			r = log_listener_errno(LOG_ERR, EADDRNOTAVAIL, lc->name,
+					       "none of its addresses can be used here");
 	}
 	/* Sockets systemd passed that no section claims answer with the global greeting. */
 	for (l = s->listeners; r == 0 && l; l = l->next) {
@@ -581,12 +588,13 @@ static void announce_activated(const struct listener *l)
 	if (old && streq(old->name, new->name) && (!l->unmatched || old->greeting == new->greeting))
 		return;
 	if (!l->unmatched)
-		log_info("[%s] serves the %s socket %s that systemd passed%s%s%s", new->name, type_to_string(l->address.type),
-			 address_to_string(&l->address, buf), l->fdname ? " as \"" : "", l->fdname ?: "",
-			 l->fdname ? "\"" : "");
+		log_listener(LOG_INFO, new->name, "serves the %s socket %s that systemd passed%s%s%s",
+			     type_to_string(l->address.type), address_to_string(&l->address, buf),
+			     l->fdname ? " as \"" : "", l->fdname ?: "", l->fdname ? "\"" : "");
 	else
-		log_notice("[%s] the %s socket %s that systemd passed matches no listener: answering with the global greeting",
-			   new->name, type_to_string(l->address.type), address_to_string(&l->address, buf));
+		log_listener(LOG_NOTICE, new->name,
+			     "the %s socket %s that systemd passed matches no listener: answering with the global greeting",
+			     type_to_string(l->address.type), address_to_string(&l->address, buf));
 }
 
 /* The broadcast addresses of the local interfaces, read again at each
@@ -665,11 +673,11 @@ int server_apply(struct server *s, const struct config *c)
 		return r;
 
 	for (l = fresh; l; l = l->next)
-		log_info("[%s] listening on %s %s", l->claim->name, type_to_string(l->address.type),
+		log_listener(LOG_INFO, l->claim->name, "listening on %s %s", type_to_string(l->address.type),
 			 address_to_string(&l->address, buf));
 	for (tail = &s->listeners; (l = *tail);) {
 		if (!l->claim) {
-			log_info("[%s] no longer configured: closing %s", listener_name(l, name),
+			log_listener(LOG_INFO, listener_name(l, name), "no longer configured: closing %s",
 				 address_to_string(&l->address, buf));
 			*tail = l->next;
 			listener_free(l);
@@ -874,6 +882,6 @@ void server_log_listener_stats(const struct server *s)
 		struct server_stats st = {};
 
 		stats_add(&st, &l->counters);
-		log_info("[%s] %s", l->name, server_stats_format(&st, buf, sizeof(buf)));
+		log_listener(LOG_INFO, l->name, "%s", server_stats_format(&st, buf, sizeof(buf)));
 	}
 }

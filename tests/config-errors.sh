@@ -23,7 +23,7 @@ for args in "" "--test-config"; do
 	NOTIFY_SOCKET= "$GREETINGD" -c "$T/bad.conf" $args >"$T/out" 2>"$T/err" || rc=$?
 	[ "$rc" -eq 1 ] || fail "exit status $rc for a bad file ($args), expected 1"
 	for want in \
-		"$T/bad.conf:6: colour: unknown key; [web] takes family, type, protocol, host, port, path, greeting, greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification" \
+		"$T/bad.conf:6: colour: unknown key; [web] takes family, type, protocol, host, port, path, greeting, greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification, log-clients" \
 		"$T/bad.conf:8: section [web] is already defined at line 4" \
 		"$T/bad.conf:2: greeting: unknown escape \"\\q\": use \\n \\r \\t \\\\ or \\xHH" \
 		"$T/bad.conf:5: port: \"htpp\" is not a number or a known tcp service" \

@@ -49,6 +49,12 @@ check "a UDP client is greeted" greets "Thank you for connecting" -u 127.0.0.1 1
 check "a UNIX client is greeted" greets "Thank you for connecting" --unix /run/greetingd-e2e.sock
 check "systemctl status shows STATUS=" sh -c 'systemctl status greetingd.service | grep -q "Status: \"3 sockets for 3 listeners; accepted"'
 
+# journald fields: LISTENER= picks one listener's lines (issue 11, point 5).
+check "journalctl LISTENER=seed shows the seed listener's lines, no other's" until_ok 10 sh -c \
+	'journalctl -q -u greetingd.service LISTENER=seed -o cat >/tmp/seed.lines &&
+	 grep -q "^\[seed\] serves the stream socket 127.0.0.1:12345 that systemd passed" /tmp/seed.lines &&
+	 ! grep -v "^\[seed\] " /tmp/seed.lines'
+
 check "greetingd-inetd.socket starts" systemctl start greetingd-inetd.socket
 check "Accept=yes: an instance greets" greets "Thank you for connecting" 127.0.0.1 12346
 check "Accept=yes: a second instance greets" greets "Thank you for connecting" 127.0.0.1 12346

@@ -147,6 +147,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_limits_equal(&a->limits, &b->limits);
 	assert_int_equal(a->max_clients, b->max_clients);
 	assert_int_equal(a->workers, b->workers);
+	assert_int_equal(a->log_clients, b->log_clients);
 	assert_int_equal(a->n_listeners, b->n_listeners);
 	for (size_t i = 0; i < a->n_listeners; i++) {
 		const struct listener_config *la = &a->listeners[i], *lb = &b->listeners[i];
@@ -163,6 +164,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		assert_int_equal(la->deadline_usec, lb->deadline_usec);
 		assert_addrlist_equal(&la->access, &lb->access);
 		assert_limits_equal(&la->limits, &lb->limits);
+		assert_int_equal(la->log_clients, lb->log_clients);
 		assert_int_equal(la->n_addresses, lb->n_addresses);
 		for (size_t k = 0; k < la->n_addresses; k++)
 			assert_address_equal(&la->addresses[k], &lb->addresses[k]);
@@ -197,6 +199,7 @@ static struct config *load_every_kind(size_t greeting_file_size)
 		 "timeout = 3s\n"
 		 "max-clients = 77\n"
 		 "workers = 3\n"
+		 "log-clients = yes\n"
 		 "allow = 192.0.2.0/24 2001:db8::/32\n"
 		 "deny = 192.0.2.128/25\n"
 		 "[any]\n"
@@ -207,6 +210,7 @@ static struct config *load_every_kind(size_t greeting_file_size)
 		 "[local]\n"
 		 "path = %s/local.sock\n"
 		 "greeting = local\\n\n"
+		 "log-clients = no\n"
 		 "timeout = 250ms\n"
 		 "[abstract]\n"
 		 "path = @greetingd-serial\n"
@@ -246,6 +250,9 @@ static void test_round_trip_every_kind(void **state)
 	assert_int_equal(addrlist_size(&c->access), 3);
 	assert_int_equal(addrlist_size(&c->listeners[0].access), 4); /* own deny, inherited allow */
 	assert_int_equal(c->greeting->refs, 6); /* the config, any, abstract, udp, broadcast, shared-too */
+	assert_true(c->log_clients);
+	assert_true(c->listeners[0].log_clients);   /* inherited */
+	assert_false(c->listeners[1].log_clients);  /* its own */
 	copy = round_trip(c);
 	/* The global greeting is shared again, not copied per listener. */
 	assert_ptr_equal(copy->listeners[0].greeting, copy->greeting);
@@ -374,15 +381,16 @@ static int deserialize_with(const void *buf, size_t size, size_t offset, uint64_
 }
 
 /* The words config_serialize() writes after the global greeting (timeout,
- * deadline, max_clients, workers, an empty access list's count, then the
+ * deadline, max_clients, workers, log_clients, an empty access list's count, then the
  * limits: a flag, the default limit-exempt list's count and its two
  * prefixes of five words each, and seven numbers) and in a listener between
  * its name and its address count (line, family, type, protocol, the
  * shared-greeting flag, set here, timeout, deadline, the access count, its
- * limits: a flag, an empty list's count, seven numbers; max_clients): the offsets below
+ * limits: a flag, an empty list's count, seven numbers; max_clients,
+ * log_clients): the offsets below
  * step over them. */
-#define GLOBAL_WORDS 24
-#define LISTENER_WORDS 18
+#define GLOBAL_WORDS 25
+#define LISTENER_WORDS 19
 
 static const uint64_t huge[] = { UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 40, UINT32_MAX, INT32_MAX, 1000000 };
 
@@ -433,7 +441,7 @@ static void test_huge_counts(void **state)
 static void test_list_order(void **state)
 {
 	_cleanup_(config_freep) struct config *c = load("[greetingd]\nallow = 192.0.2.0/24 2001:db8::/32\n[a]\nport = 7\n", 0);
-	size_t size, access = 8 + 8 + strlen(c->path) + 8 + c->greeting->size + 4 * 8, record = 5 * 8;
+	size_t size, access = 8 + 8 + strlen(c->path) + 8 + c->greeting->size + 5 * 8, record = 5 * 8;
 	_cleanup_free_ uint8_t *buf = serialize(c, &size);
 	uint8_t tmp[5 * 8];
 	struct config *copy = NULL;

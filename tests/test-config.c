@@ -329,7 +329,7 @@ static void test_errors_structure(void **state)
 	EXPECT_ERROR("[a]\nport = 7\nprot = 0\n",
 		     "t.conf:3: prot: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
 		     "greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
-		     "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification");
+		     "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification, log-clients");
 	EXPECT_ERROR("[greetingd]\nport = 7\n[a]\nport = 7\n", "t.conf:2: port: only valid in a listener's section");
 	EXPECT_ERROR("[a]\nport = 7\nmax-clients = 0\n", "t.conf:3: max-clients: \"0\" is not a number between 1 and 1000000");
 	EXPECT_ERROR("[a]\nport = 7\nworkers = 3\n", "t.conf:3: workers: only valid in [greetingd]");
@@ -403,7 +403,7 @@ static void test_errors_all_reported(void **state)
 	EXPECT_ERRORS("[a]\nport = htpp\nbogus = 1\n[b]\ntype = datagram\nport = 1\n[c]\nport = 2\nport = 3\n",
 		      "t.conf:3: bogus: unknown key; [a] takes family, type, protocol, host, port, path, greeting, "
 		      "greeting-file, timeout, deadline, max-clients, allow, deny, limit-exempt, source-prefix4, source-prefix6, "
-		      "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification",
+		      "max-clients-per-source, rate, rate-burst, udp-source-check, max-amplification, log-clients",
 		      "t.conf:9: port: already set at line 8",
 		      "t.conf:2: port: \"htpp\" is not a number or a known tcp service",
 		      "t.conf:5: type: \"datagram\" is not one of stream, dgram or seqpacket");
@@ -600,6 +600,28 @@ static void test_limits(void **state)
 		     "t.conf:3: max-clients-per-source: not for unix listeners: a unix peer has no address");
 }
 
+/* log-clients: no by default; [greetingd]'s is every listener's unless it
+ * says otherwise; a unix listener may have it too. */
+static void test_log_clients(void **state)
+{
+	_cleanup_(config_freep) struct config *c = load_ok("[a]\nport = 7\n");
+	_cleanup_(config_freep) struct config *d = load_ok("[greetingd]\nlog-clients = yes\n[a]\nport = 7\n"
+							   "[b]\nport = 8\nlog-clients = no\n[c]\npath = @c\n");
+	_cleanup_(config_freep) struct config *e = load_ok("[a]\nport = 7\n[b]\nport = 8\nlog-clients = on\n");
+
+	assert_false(c->log_clients);
+	assert_false(c->listeners[0].log_clients);
+	assert_true(d->log_clients);
+	assert_true(d->listeners[0].log_clients);
+	assert_false(d->listeners[1].log_clients);
+	assert_true(d->listeners[2].log_clients);
+	assert_false(e->listeners[0].log_clients);
+	assert_true(e->listeners[1].log_clients);
+	EXPECT_ERROR("[a]\nport = 7\nlog-clients = maybe\n", "t.conf:3: log-clients: \"maybe\" is not yes or no");
+	EXPECT_ERROR("[greetingd]\nlog-clients = 2\n[a]\nport = 7\n", "t.conf:2: log-clients: \"2\" is not yes or no");
+	EXPECT_ERROR("[a]\nport = 7\nlog-clients = yes\nlog-clients = no\n", "t.conf:4: log-clients: already set at line 3");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_dgram_greeting_size),
 		cmocka_unit_test(test_access),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_log_clients),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
