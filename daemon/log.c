@@ -48,6 +48,11 @@ void log_setup(void)
 		journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 }
 
+void log_stream_only(void)
+{
+	journal_fd = safe_close(journal_fd);
+}
+
 void log_set_max_level(int level)
 {
 	max_level = level;

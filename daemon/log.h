@@ -11,6 +11,11 @@
 #include "message-ids.h"
 
 void log_setup(void);
+/* In a process that lives for one client (Accept=yes, an inetd's): lines
+ * go to the stream alone. journald finds the unit of a native entry by
+ * looking its sender up, which fails once the sender has exited; the
+ * stream's unit was known when it connected. */
+void log_stream_only(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s);

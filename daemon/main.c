@@ -388,6 +388,7 @@ static int serve_connection(struct daemon *d, int fd)
 	_cleanup_(policy_unrefp) struct policy *p = policy_new(l ? l->name : "connection", d->config, l, SOCK_STREAM);
 	int r;
 
+	log_stream_only();
 	if (!p) {
 		safe_close(fd);
 		log_error_errno(ENOMEM, "cannot serve the connection: %m");

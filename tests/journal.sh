@@ -199,3 +199,23 @@ n=$(field "$e" MESSAGE | sed -n 's/^\([0-9]*\) log lines dropped: .*/\1/p')
 entry 'MESSAGE=[seed] accepted 501, greeted 501, ' >/dev/null
 stop_daemon
 pass "a journal that does not read costs entries ($n dropped), never serving"
+
+# A process that lives for one client (Accept=yes) writes to the stream
+# alone: journald finds the unit of a native entry by looking its sender
+# up, which fails once the sender has exited.
+[ -x "${SOCKET_ACTIVATE:-}" ] || fail "systemd-socket-activate is required (package systemd)"
+stop_journal
+J=$T/journal4.entries
+start_journal
+log=$T/accept.log
+: >"$log"
+printf '[greetingd]\nlog-clients = yes\n[other]\nhost = 127.0.0.1\nport = 12348\n' >"$T/accept.conf"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$log") "$SOCKET_ACTIVATE" -l 127.0.0.1:12347 --accept \
+	-E JOURNAL_STREAM "$GREETINGD" -c "$T/accept.conf" 2>>"$log" &
+PIDS+=("$!")
+"$TESTTOOL" wait-file "$log" "Listening on" 10 >/dev/null || fail "systemd-socket-activate did not start"
+expect_greeting "$T/want" 127.0.0.1 12347
+"$TESTTOOL" wait-file "$log" "<6>[connection] client 127.0.0.1 port " 10 >/dev/null ||
+	fail "the Accept=yes instance's access line is not on the stream: $(cat "$log")"
+[ -s "$J" ] && fail "an Accept=yes instance sent native entries: $(head -n 3 "$J")"
+pass "an Accept=yes instance writes to the stream, with priorities"
