@@ -30,7 +30,7 @@ for f in /usr/sbin/greetingd /usr/bin/greet /etc/greetingd/greetingd.conf \
 	grep -qx "$f" "$T/files" || fail "the package has no $f"
 done
 for f in $EXAMPLES; do
-	grep -qx "/usr/share/doc/greetingd/examples/${f##*/}" "$T/files" || fail "the package has no example ${f##*/}"
+	grep -qx "/usr/share/doc/greetingd/examples/${f#conf/examples/}" "$T/files" || fail "the package has no example ${f#conf/examples/}"
 done
 ! grep -q '^/etc/init.d/' "$T/files" || fail "the package has an init script"
 pass "the package holds the programs, manuals, units, configuration and examples"
