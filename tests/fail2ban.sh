@@ -45,7 +45,7 @@ CONF
 start_daemon "$T/f.conf"
 seed=$(port_of seed)
 
-# Greeted: 127.0.0.1 (twice, a second apart: its rate is 1/s), 127.0.0.5.
+# Greeted: 127.0.0.1 and 127.0.0.5.
 expect_greeting "$T/want" --source 127.0.0.1 127.0.0.1 "$seed"
 expect_greeting "$T/want" --source 127.0.0.5 127.0.0.1 "$seed"
 # Denied three times: 127.0.0.2. Greeted once, then over its rate twice: 127.0.0.3.
