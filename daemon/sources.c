@@ -228,6 +228,9 @@ static bool key_from_sockaddr(const struct sockaddr *sa, socklen_t len, uint32_t
 			      unsigned prefix6, struct source_key *ret)
 {
 	static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	/* NAT64's well-known prefix (RFC 6052): behind a translator every IPv4
+	 * client comes as 64:ff9b::A.B.C.D, and would otherwise be one /56. */
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
 	uint8_t bytes[16] = {};
 	unsigned family, prefix;
 
@@ -241,7 +244,7 @@ static bool key_from_sockaddr(const struct sockaddr *sa, socklen_t len, uint32_t
 	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 
-		if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
+		if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0 || memcmp(a, nat64, sizeof(nat64)) == 0) {
 			memcpy(bytes, a + 12, 4);
 			family = 4;
 			prefix = prefix4;

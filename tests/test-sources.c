@@ -200,8 +200,15 @@ static void test_v4_mapped(void **state)
 	assert_false(same(a, look6(t, "::ffff:198.51.101.7", 56, 0)));
 	assert_false(same(a, look6(t, "::ffff:10.0.0.1", 56, 0)));
 	assert_string_equal(sources_prefix_to_string(t, look6(t, "::ffff:198.51.100.7", 56, 0), buf), "198.51.100.0/24");
-	/* Compatible (::a.b.c.d) and NAT64 addresses are IPv6. */
+	/* So does NAT64's well-known prefix (RFC 6052), behind which the
+	 * whole IPv4 Internet would otherwise be one /56. */
+	assert_true(same(a, look6(t, "64:ff9b::198.51.100.7", 56, 0)));
+	assert_false(same(a, look6(t, "64:ff9b::198.51.101.7", 56, 0)));
+	assert_string_equal(sources_prefix_to_string(t, look6(t, "64:ff9b::198.51.100.7", 56, 0), buf), "198.51.100.0/24");
+	/* Compatible (::a.b.c.d) and local-use NAT64 (64:ff9b:1::/48, no fixed
+	 * embedding) addresses are IPv6. */
 	assert_false(same(a, look6(t, "::198.51.100.9", 56, 0)));
+	assert_false(same(a, look6(t, "64:ff9b:1::198.51.100.9", 56, 0)));
 	sources_free(t);
 }
 
