@@ -29,6 +29,10 @@ static _Noreturn void reload_child(const char *path, int channel, pid_t parent)
 	sigset_t none;
 	int memfd, r;
 
+	/* Lines go to the stream: the journal's socket may be fd 3, which the
+	 * channel takes next, and an entry sent there would reach the parent
+	 * as the answer. */
+	log_stream_only();
 	/* Let go of every client and listening socket at once: an fd the
 	 * server closes must not stay open here while a resolver dawdles. */
 	if (dup2(channel, 3) < 0 || close_range(4, ~0U, 0) < 0)
