@@ -820,6 +820,14 @@ void server_freep(struct server **s)
 
 void server_set_worker(struct server *s, unsigned index, struct server_counters *shared, unsigned n)
 {
+	unsigned capacity = sources_capacity_for_workers(n);
+	int r = sources_resize_unused(s->sources, capacity);
+
+	if (r < 0)
+		log_warning_errno(r, "cannot size the per-source table to %u sources, keeping %u: %m", capacity,
+				  SOURCES_CAPACITY_DEFAULT);
+	else
+		log_debug("per-source table: %u sources in this process", capacity);
 	s->reuseport = true;
 	s->inet_only = index > 0;
 	s->counters = s->all = &shared[index];

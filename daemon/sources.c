@@ -166,26 +166,48 @@ static int random_key(uint8_t key[static 16])
 	return n == 16 ? 0 : -EIO;
 }
 
+/* Empty buckets and entries for capacity (checked by the caller). */
+static int table_alloc(struct sources *t, unsigned capacity)
+{
+	uint32_t *buckets = malloc(capacity * sizeof(*buckets));
+	struct source *entries = calloc(capacity, sizeof(*entries));
+
+	if (!buckets || !entries) {
+		free(buckets);
+		free(entries);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < capacity; i++)
+		buckets[i] = NONE;
+	free(t->buckets);
+	free(t->entries);
+	t->buckets = buckets;
+	t->entries = entries;
+	t->capacity = capacity;
+	return 0;
+}
+
+static bool capacity_valid(unsigned capacity)
+{
+	return capacity >= 2 && capacity <= CAPACITY_MAX && (capacity & (capacity - 1)) == 0;
+}
+
 int sources_new(unsigned capacity, struct sources **ret)
 {
 	_cleanup_(sources_freep) struct sources *t = NULL;
 	uint8_t key[16];
 	int r;
 
-	if (capacity < 2 || capacity > CAPACITY_MAX || (capacity & (capacity - 1)) != 0)
+	if (!capacity_valid(capacity))
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->capacity = capacity;
 	t->lru_head = t->lru_tail = NONE;
 	t->next_generation = 1;
-	t->buckets = malloc(capacity * sizeof(*t->buckets));
-	t->entries = calloc(capacity, sizeof(*t->entries));
-	if (!t->buckets || !t->entries)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < capacity; i++)
-		t->buckets[i] = NONE;
+	r = table_alloc(t, capacity);
+	if (r < 0)
+		return r;
 	r = random_key(key);
 	if (r < 0)
 		return r;
@@ -193,6 +215,24 @@ int sources_new(unsigned capacity, struct sources **ret)
 	t->hash_words[1] = load_le64(key + 8);
 	*ret = TAKE_PTR(t);
 	return 0;
+}
+
+int sources_resize_unused(struct sources *t, unsigned capacity)
+{
+	if (!capacity_valid(capacity))
+		return -EINVAL;
+	if (t->used > 0)
+		return -EBUSY;
+	return capacity == t->capacity ? 0 : table_alloc(t, capacity);
+}
+
+unsigned sources_capacity_for_workers(unsigned n)
+{
+	unsigned capacity = SOURCES_CAPACITY_DEFAULT;
+
+	while (capacity > SOURCES_CAPACITY_WORKER_MIN && (uint64_t)capacity * n > SOURCES_CAPACITY_DEFAULT)
+		capacity /= 2;
+	return capacity;
 }
 
 struct sources *sources_free(struct sources *t)

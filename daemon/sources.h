@@ -21,8 +21,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* The table greetingd makes: about 64 Ki sources (DESIGN section 6). */
+/* The table greetingd makes: about 64 Ki sources (DESIGN section 6). With
+ * workers, that many in all (each process has a table), but never fewer
+ * than WORKER_MIN a process: so that the memory of a table each does not
+ * grow with the number of workers past what one unit's MemoryMax= holds. */
 #define SOURCES_CAPACITY_DEFAULT (64U * 1024U)
+#define SOURCES_CAPACITY_WORKER_MIN 2048U
 /* Entries compared, at most, by one lookup. */
 #define SOURCES_CHAIN_MAX 16
 /* "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" and its NUL. */
@@ -40,6 +44,12 @@ struct source_handle {
 /* capacity: a power of two from 2 to 2^24. -EINVAL, -ENOMEM, or the error
  * of getrandom(). */
 int sources_new(unsigned capacity, struct sources **ret);
+/* Gives a table nothing was ever looked up in another capacity (as
+ * sources_new()): -EINVAL, -EBUSY once a source went in, -ENOMEM. */
+int sources_resize_unused(struct sources *t, unsigned capacity);
+/* A table's capacity in each of n processes: the default shared out, in
+ * powers of two, down to SOURCES_CAPACITY_WORKER_MIN. */
+unsigned sources_capacity_for_workers(unsigned n);
 struct sources *sources_free(struct sources *t);
 void sources_freep(struct sources **t);
 

@@ -505,6 +505,37 @@ static void test_stale_handle(void **state)
 	sources_free(t);
 }
 
+/* With workers, each process's table: the default shared out, never under
+ * the minimum; a table is resized only while nothing went in. */
+static void test_worker_capacity(void **state)
+{
+	struct sources *t = new_table(64);
+	struct source_handle h[9];
+
+	assert_int_equal(sources_capacity_for_workers(1), SOURCES_CAPACITY_DEFAULT);
+	assert_int_equal(sources_capacity_for_workers(2), SOURCES_CAPACITY_DEFAULT / 2);
+	assert_int_equal(sources_capacity_for_workers(3), SOURCES_CAPACITY_DEFAULT / 4);
+	assert_int_equal(sources_capacity_for_workers(16), SOURCES_CAPACITY_DEFAULT / 16);
+	assert_int_equal(sources_capacity_for_workers(64), SOURCES_CAPACITY_WORKER_MIN);
+	for (unsigned n = 1; n <= 64; n++)
+		assert_true((uint64_t)sources_capacity_for_workers(n) * n <= SOURCES_CAPACITY_DEFAULT ||
+			    sources_capacity_for_workers(n) == SOURCES_CAPACITY_WORKER_MIN);
+	assert_int_equal(sources_resize_unused(t, 48), -EINVAL);
+	assert_int_equal(sources_resize_unused(t, 8), 0);
+	/* Nine sources in a table of 8: the first is forgotten. */
+	for (unsigned i = 0; i < ELEMENTSOF(h); i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%u", i);
+		h[i] = look4(t, a, 32, i);
+		assert_true(sources_handle_valid(t, h[i]));
+	}
+	assert_false(sources_handle_valid(t, h[0]));
+	assert_true(sources_handle_valid(t, h[8]));
+	assert_int_equal(sources_resize_unused(t, 64), -EBUSY);
+	sources_free(t);
+}
+
 /* A million sources through the daemon's table: not one allocation after
  * sources_new(), the most recent 64 Ki all still there, the first gone. */
 static void test_million(void **state)
@@ -613,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_lru),
 		cmocka_unit_test(test_pinned),
 		cmocka_unit_test(test_stale_handle),
+		cmocka_unit_test(test_worker_capacity),
 		cmocka_unit_test(test_million),
 		cmocka_unit_test(test_collisions),
 	};
