@@ -242,7 +242,7 @@ static void dgram_log_replies(const struct dgram_batch *b, unsigned first, unsig
 	for (unsigned i = first; i < first + n; i++) {
 		const struct msghdr *m = &b->out[i].msg_hdr;
 		struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
-					      .peer_len = m->msg_namelen };
+					      .peer_len = m->msg_namelen, .datagram = true };
 
 		client_context_log_access(&ctx, outcome, outcome == CLIENT_GREETED ? p->greeting->size : 0, 0);
 	}
@@ -268,7 +268,7 @@ static void dgram_flush(struct dgram_batch *b, unsigned k, const struct policy *
 		if (errno != EINTR) {
 			struct msghdr *m = &b->out[next].msg_hdr;
 			struct client_context ctx = { .policy = (struct policy *)p, .fd = b->fd, .peer = m->msg_name,
-						      .peer_len = m->msg_namelen };
+						      .peer_len = m->msg_namelen, .datagram = true };
 			log_client_struct_errno(LOG_INFO, errno, CLIENT_LOG(&ctx, NULL),
 						"cannot reply to %s, dropping the reply: %m",
 						client_context_peer_string(&ctx, buf));
@@ -344,7 +344,7 @@ void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct poli
 		for (int i = 0; i < n; i++) {
 			struct msghdr *in = &b->in[i].msg_hdr, *out = &b->out[k].msg_hdr;
 			struct client_context ctx = { .policy = p, .fd = b->fd, .peer = in->msg_name,
-						      .peer_len = in->msg_namelen };
+						      .peer_len = in->msg_namelen, .datagram = true };
 			enum verdict v;
 
 			if (_unlikely_(b->family == AF_UNIX && in->msg_controllen > 0))

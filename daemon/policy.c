@@ -109,28 +109,51 @@ static const char *const outcome_names[_CLIENT_OUTCOME_MAX] = {
 	[CLIENT_FAILED] = "failed",           [CLIENT_STOPPED] = "stopped",
 };
 
-/* "[name] client ADDRESS port PORT: OUTCOME, N bytes in N ms" (see ACCESS
- * LINES in greetingd.conf(5), which promises this form): an inet address
- * bare (IPv6 without brackets, IPv4-mapped as IPv4); a unix peer's bound
- * path, or "-", and port "-". */
+/* A unix peer's path, escaped already but for its spaces, which would let it
+ * pass for more words of the line: "\x20" as the other bytes. */
+static void escape_spaces(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in && n + 5 <= size; in++) {
+		if (*in == ' ') {
+			memcpy(out + n, "\\x20", 4);
+			n += 4;
+		} else
+			out[n++] = *in;
+	}
+	out[n] = '\0';
+}
+
+/* "[name] client ADDRESS port PORT: OUTCOME, N bytes in N ms", or for a
+ * datagram "[name] datagram from ADDRESS port PORT: ..." (see ACCESS LINES
+ * in greetingd.conf(5), which promises this form): an inet address bare
+ * (IPv6 without brackets, IPv4-mapped as IPv4); a unix peer's bound path,
+ * or "-", and port "-". A datagram's source may be forged, so that a flood
+ * of them refused goes through the per-client limit, as other lines about
+ * them; a refused connection's line never does. */
 void client_context_log_access(const struct client_context *ctx, enum client_outcome outcome, uint64_t bytes,
 			       uint64_t usec)
 {
-	char host[ADDRESS_STRING_MAX] = "-", port[8] = "-";
+	char host[4 * ADDRESS_STRING_MAX] = "-", port[8] = "-", line[4 * ADDRESS_STRING_MAX + 128];
 	uint16_t number;
 
 	assert(outcome < _CLIENT_OUTCOME_MAX);
 	if (sockaddr_host(ctx->peer, ctx->peer_len, host, &number) == 0)
 		snprintf(port, sizeof(port), "%u", number);
 	else if (ctx->peer && ctx->peer->sa_family == AF_UNIX && ctx->peer_len > offsetof(struct sockaddr_un, sun_path)) {
+		char path[ADDRESS_STRING_MAX];
 		struct address a;
 
 		address_from_sockaddr(ctx->peer, ctx->peer_len, &a);
-		address_to_string(&a, host);
+		escape_spaces(address_to_string(&a, path), host, sizeof(host));
 	}
-	log_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_ACCESS), "client %s port %s: %s, %llu bytes in %llu ms",
-			 host, port, outcome_names[outcome], (unsigned long long)bytes,
-			 (unsigned long long)(usec / USEC_PER_MSEC));
+	snprintf(line, sizeof(line), "%s %s port %s: %s, %llu bytes in %llu ms", ctx->datagram ? "datagram from" : "client",
+		 host, port, outcome_names[outcome], (unsigned long long)bytes, (unsigned long long)(usec / USEC_PER_MSEC));
+	if (ctx->datagram && outcome != CLIENT_GREETED)
+		log_client_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_ACCESS), "%s", line);
+	else
+		log_struct_errno(LOG_INFO, 0, CLIENT_LOG(ctx, MESSAGE_ID_ACCESS), "%s", line);
 }
 
 const char *client_context_peer_string(const struct client_context *ctx, char buf[static ADDRESS_STRING_MAX])

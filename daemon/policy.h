@@ -90,6 +90,7 @@ struct client_context {
 	socklen_t peer_len;
 	const struct sockaddr *local;
 	socklen_t local_len;
+	bool datagram;               /* one datagram: its source may be forged */
 };
 
 /* A log entry about the client: its listener, its address, what happened

@@ -92,13 +92,16 @@ pass "greeted, denied and rate-limited clients: address, port, bytes, millisecon
 
 # Datagrams: one line for each answered or refused.
 "$TESTTOOL" udp 127.0.0.1 "$udp" 30 "$T/want" >/dev/null || fail "a 30-byte datagram was not answered"
-line '[udp] client ' '\[udp\] client 127\.0\.0\.1 port [0-9]+: greeted, 25 bytes in 0 ms' >/dev/null
+line '[udp] datagram from ' '\[udp\] datagram from 127\.0\.0\.1 port [0-9]+: greeted, 25 bytes in 0 ms' >/dev/null
 "$GREET" -w 1s -u 127.0.0.1 "$udp" >/dev/null 2>&1 && fail "an empty datagram was answered over max-amplification"
-line ': too-small,' '\[udp\] client 127\.0\.0\.1 port [0-9]+: too-small, 0 bytes in 0 ms' >/dev/null
+line ': too-small,' '\[udp\] datagram from 127\.0\.0\.1 port [0-9]+: too-small, 0 bytes in 0 ms' >/dev/null
 "$TESTTOOL" udp-from 127.0.0.1 53 127.0.0.1 "$udp" send >/dev/null || fail "udp-from failed"
-line ': bad-source,' '\[udp\] client 127\.0\.0\.1 port 53: bad-source, 0 bytes in 0 ms' >/dev/null
+line ': bad-source,' '\[udp\] datagram from 127\.0\.0\.1 port 53: bad-source, 0 bytes in 0 ms' >/dev/null
 "$TESTTOOL" send-from "$T/peer.sock" "$T/ud.sock" || fail "send-from failed"
-line '[ud] client ' "\[ud\] client ${T//./\\.}/peer\.sock port -: failed, 0 bytes in 0 ms" >/dev/null
+line '[ud] datagram from ' "\[ud\] datagram from ${T//./\\.}/peer\.sock port -: failed, 0 bytes in 0 ms" >/dev/null
+# A space in a peer's path is escaped too: the path stays one word.
+"$TESTTOOL" send-from "$T/a peer.sock" "$T/ud.sock" || fail "send-from failed"
+line 'a\x20peer' "\[ud\] datagram from ${T//./\\.}/a\\\\x20peer\.sock port -: failed, 0 bytes in 0 ms" >/dev/null
 pass "datagrams: greeted, too-small, bad-source, failed"
 
 # A client that stops reading, one that reads too slowly for its deadline,
@@ -122,6 +125,18 @@ done
 "$TESTTOOL" wait-file "$DAEMON_LOG" '[seed] client 127.0.0.2 port' 10 31 >/dev/null || fail "fewer than 31 denied access lines"
 [ "$(grep -c '^\[seed\] client 127\.0\.0\.2:[0-9]* denied$' "$DAEMON_LOG")" -le 10 ] || fail "the refusal lines were not limited"
 pass "access lines are not rate-limited"
+
+# But a refused datagram's are: its source may be forged, and a flood of
+# them must not flood the log. 30 from a port below 1024 are all counted,
+# and logged within the per-client limit.
+for i in $(seq 30); do
+	"$TESTTOOL" udp-from 127.0.0.1 53 127.0.0.1 "$udp" send >/dev/null || fail "udp-from failed"
+done
+kill -USR1 "$DAEMON_PID"
+"$TESTTOOL" wait-file "$DAEMON_LOG" '[udp] accepted 33, ' 10 >/dev/null || fail "the 30 datagrams were not all counted"
+n=$(grep -c '^\[udp\] datagram from 127\.0\.0\.1 port 53: bad-source' "$DAEMON_LOG")
+[ "$n" -le 11 ] || fail "$n access lines for 31 refused datagrams: not limited"
+pass "a refused datagram's access lines are rate-limited ($n of 31)"
 
 # A client still in flight at the stop: cut at the 5 s stop deadline.
 expect_greeting "$T/want" 127.0.0.1 "$(port_of quiet)"
