@@ -59,7 +59,9 @@ printf 'Thank you for connecting\n' >"$T/greeting"
 head -c 16384 <(yes 'a greeting larger than the clients take') >"$T/big"
 mkfifo "$T/tick"
 tick() { read -r -t 0.05 <>"$T/tick" || true; } # a poll's interval, never the wait itself
-tcp=$((30000 + RANDOM % 20000)) udp=$((tcp + 1)) big=$((tcp + 2))
+# Below the ephemeral ports (32768 and up): a port some client socket of an
+# earlier round still holds could not be bound again.
+tcp=$((20000 + RANDOM % 10000)) udp=$((tcp + 1)) big=$((tcp + 2))
 
 # One-process servers on CPU 0, the load on CPU 1: each has a core of its own.
 on_server=() on_load=()
