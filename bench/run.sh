@@ -21,7 +21,8 @@
 # --flood: the flood table alone: a measured source (127.1.0.0/24) without
 # and with a flood from another prefix (127.0.0.0/24) at the highest rate
 # greetload can send, against greetingd with per-source rates on
-# (greetingd-fl) and nginx (nginx-fl). --smoke runs greetingd-fl under the
+# (greetingd-fl; greetingd-fl-rb, the same with an 8 MiB receive buffer on
+# its UDP socket) and nginx (nginx-fl). --smoke runs greetingd-fl under the
 # flood too, and checks the flood got no more replies than rate + burst.
 # --sources: memory with 1,000,000 distinct sources: each server's RSS
 # before and after 1,000,000 datagrams from distinct spoofed sources
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--limits) limits=1 ;;
 	--flood) flood=1 main=0 sat=0 ;;
 	--sources) sources=1 main=0 sat=0 ;;
-	*) sed -n '2,31s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	*) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 	shift
 done
@@ -51,7 +52,8 @@ top_builddir=${top_builddir:-$(pwd)}
 GREETINGD=$top_builddir/greetingd
 LOAD=$top_builddir/bench/greetload
 REF=$top_builddir/bench/refserver
-for p in "$GREETINGD" "$LOAD" "$REF" ${BASE:+"$BASE"}; do
+ACTIVATE=$top_builddir/bench/activate
+for p in "$GREETINGD" "$LOAD" "$REF" "$ACTIVATE" ${BASE:+"$BASE"}; do
 	[ -x "$p" ] || { echo "bench: $p is missing: make bench builds it" >&2; exit 1; }
 done
 if [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
@@ -132,6 +134,8 @@ start() {
 	greetingd-src) config_greetingd 1 "$limits_sources"; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-src) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
 	greetingd-fl) config_greetingd 1 "$limits_flood"; "${on_server[@]}" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
+	# The same, its sockets made as a socket unit with ReceiveBuffer=8M would.
+	greetingd-fl-rb) config_greetingd 1 "$limits_flood"; "${on_server[@]}" "$ACTIVATE" $((8 << 20)) 127.0.0.1 "$tcp" "$udp" "$GREETINGD" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-fl) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
 	greetingd-base | greetingd-base-q1) config_greetingd 1; "${on_server[@]}" "$BASE" -c "$T/greetingd.conf" --log-level warning & ;;
 	nginx-1) config_nginx 1; "${on_server[@]}" "$NGINX" -c "$T/nginx.conf" & ;;
@@ -485,7 +489,7 @@ flood_measure() {
 }
 if [ "$flood" = 1 ]; then
 	[ ! -e "$T/results" ] || mv "$T/results" "$T/results.before-flood"
-	flood_servers=(greetingd-fl nginx-fl)
+	flood_servers=(greetingd-fl greetingd-fl-rb nginx-fl)
 	[ "$smoke" = 0 ] || flood_servers=(greetingd-fl)
 	if [ "$smoke" = 0 ] && [ ${#on_load[@]} -gt 0 ] && cgroup_base && cgroup_group g0 5000 10000 && cgroup_group g1 5000 10000; then
 		GEN_CG=$CG
@@ -498,10 +502,10 @@ if [ "$flood" = 1 ]; then
 	done
 	if [ "$smoke" = 0 ]; then
 		echo "under a flood: $rounds rounds of ${seconds}s; the server on CPU 0; the measured source (127.1.0.1-16, 64 in flight) and the flood (127.0.0.2-17, greetload -f) on CPU 1$([ -z "$GEN_CG" ] || echo ", each held to half of it by a cgroup CPU quota")"
-		echo "greetingd-fl: $(printf "$limits_flood" | paste -sd ';'); nginx-fl: nginx-1's config, no per-source limit"
+		echo "greetingd-fl: $(printf "$limits_flood" | paste -sd ';'); greetingd-fl-rb: the same, its UDP socket with an 8 MiB receive buffer (bench/activate); nginx-fl: nginx-1's config, no per-source limit"
 		table "$T/results" "${flood_servers[*]}" ""
-		awk '$1 == "greetingd-fl" && $2 ~ /^flood_.*_held$/ { n++; if ($3 == 0) bad++ }
-			END { printf "greetingd-fl: the flood got no more replies than rate + burst allow in %d of %d runs%s\n", n - bad, n, bad ? ": NOT HELD" : "" }' "$T/results"
+		awk '$1 ~ /^greetingd-fl/ && $2 ~ /^flood_.*_held$/ { n++; if ($3 == 0) bad++ }
+			END { printf "greetingd-fl, -fl-rb: the flood got no more replies than rate + burst allow in %d of %d runs%s\n", n - bad, n, bad ? ": NOT HELD" : "" }' "$T/results"
 		echo
 	fi
 	mv "$T/results" "$T/results.flood"
