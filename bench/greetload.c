@@ -22,7 +22,8 @@
  * receive buffer, and those the buffer still dropped (SO_RXQ_OVFL) are
  * counted as "dropped" replies. Every reply read is checked byte for byte.
  * sent=/sent_rate= are requests (connections, datagrams) made; rate= is
- * replies (ok + dropped) per second over elapsed_us.
+ * replies (ok + dropped) per second over elapsed_us. cpu_us= is greetload's
+ * own CPU time (user + system, kernel work done in its name included).
  *
  * The output is one line of key=value. */
 #ifndef _GNU_SOURCE
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -414,11 +416,16 @@ int main(int argc, char *argv[])
 	elapsed = now_us() - begin;
 	for (unsigned t = 0; t < threads; t++)
 		pthread_join(w[t].thread, NULL);
-	printf("ok=%llu bad=%llu lost=%llu refused=%llu dropped=%llu sent=%llu elapsed_us=%llu sent_rate=%.0f rate=%.0f "
-	       "p50_us=%llu p99_us=%llu\n",
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("ok=%llu bad=%llu lost=%llu refused=%llu dropped=%llu sent=%llu elapsed_us=%llu cpu_us=%llu sent_rate=%.0f "
+	       "rate=%.0f p50_us=%llu p99_us=%llu\n",
 	       (unsigned long long)total_ok, (unsigned long long)total_bad, (unsigned long long)total_lost,
 	       (unsigned long long)total_refused, (unsigned long long)total_dropped, (unsigned long long)total_sent,
-	       (unsigned long long)elapsed, (double)total_sent * 1e6 / (double)elapsed,
+	       (unsigned long long)elapsed,
+	       (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		       (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
+	       (double)total_sent * 1e6 / (double)elapsed,
 	       (double)(total_ok + total_dropped) * 1e6 / (double)elapsed, (unsigned long long)percentile(w, threads, 0.50),
 	       (unsigned long long)percentile(w, threads, 0.99));
 	for (unsigned t = 0; t < threads; t++)

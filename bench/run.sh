@@ -468,6 +468,7 @@ flood_measure() {
 			record "$s" "${n}_p99_us" "$(echo "$out" | field p99_us)"
 			[ "$proto" = tcp ] || record "$s" "${n}_lost" "$(echo "$out" | field lost)"
 			record "$s" "${n}_server_cpu_pct" $(((after - before) * 100 / (seconds * $(getconf CLK_TCK))))
+			record "$s" "${n}_load_cpu_pct" "$(echo "$out" | awk '{ sub(/.*cpu_us=/, ""); sub(/ .*/, ""); print int($1 / 10000 / '"$seconds"') }')"
 			[ "$with" = 1 ] || continue
 			flood_stop
 			tail -n 1 "$T/flood.out" | awk -v s="$s" -v p="$proto" -v r="$flood_rate" -v b="$flood_burst" '{
@@ -477,6 +478,7 @@ flood_measure() {
 				# a reply read after the window closed.
 				allowed = int(b + r * secs) + 1
 				printf "%s flood_%s_sent_per_s %d\n", s, p, f["sent_rate"]
+				printf "%s flood_%s_load_cpu_pct %d\n", s, p, f["cpu_us"] / f["elapsed_us"] * 100
 				printf "%s flood_%s_replies_per_s %.1f\n", s, p, replies / secs
 				printf "%s flood_%s_replies %d\n", s, p, replies
 				printf "%s flood_%s_replies_allowed %d\n", s, p, allowed
