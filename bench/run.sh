@@ -448,9 +448,12 @@ flood_stop() { # its figures are the last line of $T/flood.out
 	FLOOD=
 	rm -f "$T/flood.in"
 }
+cpu0_ticks() { # busy (user nice system irq softirq steal) and steal ticks of CPU 0, from /proc/stat
+	awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 + $9, $9 }' /proc/stat
+}
 # flood_measure SERVER ROUND
 flood_measure() {
-	local s=$1 proto port with out before after n
+	local s=$1 proto port with out before after n busy0 steal0 busy1 steal1
 	local -A rate
 	start "$s"
 	for proto in tcp udp; do
@@ -460,9 +463,15 @@ flood_measure() {
 			n=$proto
 			[ "$with" = 0 ] || { n=${proto}_flood; flood_start "$proto" "$port"; }
 			before=$(cpu_ticks)
+			read -r busy0 steal0 < <(cpu0_ticks)
 			out=$(gen g0 "$proto" 127.0.0.1 "$port" "$T/greeting" -b 127.1.0.1 -s 16 -c 64 -d "$seconds") ||
 				{ echo "bench: $s: $out" >&2; exit 1; }
+			read -r busy1 steal1 < <(cpu0_ticks)
 			after=$(cpu_ticks)
+			# CPU 0's time taken by anything but the server (other people's
+			# work on a shared machine; the hypervisor's steal).
+			record "$s" "${n}_cpu0_others_pct" $(((busy1 - busy0 - (after - before)) * 100 / (seconds * $(getconf CLK_TCK))))
+			record "$s" "${n}_cpu0_steal_pct" $(((steal1 - steal0) * 100 / (seconds * $(getconf CLK_TCK))))
 			rate[$with]=$(echo "$out" | field rate)
 			record "$s" "${n}_per_s" "${rate[$with]}"
 			record "$s" "${n}_p99_us" "$(echo "$out" | field p99_us)"
