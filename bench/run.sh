@@ -515,6 +515,19 @@ if [ "$flood" = 1 ]; then
 		echo "under a flood: $rounds rounds of ${seconds}s; the server on CPU 0; the measured source (127.1.0.1-16, 64 in flight) and the flood (127.0.0.2-17, greetload -f) on CPU 1$([ -z "$GEN_CG" ] || echo ", each held to half of it by a cgroup CPU quota")"
 		echo "greetingd-fl: $(printf "$limits_flood" | paste -sd ';'); greetingd-fl-rb: the same, its UDP socket with an 8 MiB receive buffer (bench/activate); nginx-fl: nginx-1's config, no per-source limit"
 		table "$T/results" "${flood_servers[*]}" ""
+		# Each round's ratios beside the share of CPU 0 others took under the
+		# flood: whether a low ratio is the server's or the machine's.
+		echo "per round (rounds in order): with/without ratio [CPU 0 % taken by others under the flood]"
+		awk '$2 ~ /^(tcp|udp)_flood_(ratio|cpu0_others_pct)$/ { v[$1, $2] = v[$1, $2] " " $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+			END {
+				for (i = 1; i <= n; i++) for (p = 0; p < 2; p++) {
+					proto = p ? "udp" : "tcp"
+					k = split(v[order[i], proto "_flood_ratio"], r, " "); split(v[order[i], proto "_flood_cpu0_others_pct"], o, " ")
+					line = sprintf("  %-16s %s", order[i], proto)
+					for (j = 1; j <= k; j++) line = line sprintf("  %.2f [%d]", r[j], o[j])
+					print line
+				}
+			}' "$T/results"
 		awk '$1 ~ /^greetingd-fl/ && $2 ~ /^flood_.*_held$/ { n++; if ($3 == 0) bad++ }
 			END { printf "greetingd-fl, -fl-rb: the flood got no more replies than rate + burst allow in %d of %d runs%s\n", n - bad, n, bad ? ": NOT HELD" : "" }' "$T/results"
 		echo
