@@ -1,6 +1,8 @@
 #!/bin/bash
 # The benchmark must not rot: one short round against every server, every
-# reply checked byte for byte. Its figures are not asserted: see bench/.
+# reply checked byte for byte; and greetingd under a flood from one prefix,
+# whose replies must stay within its rate and burst. Its figures are not
+# asserted: see bench/.
 . "$top_srcdir/tests/lib.sh"
 
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || fail "nginx-light and libnginx-mod-stream are required"
@@ -11,3 +13,8 @@ for s in greetingd greetingd-2 nginx-1 nginx-2r refserver; do
 	grep -q "^  $s  *udp_per_s  *[1-9]" "$T/smoke.out" || fail "no UDP figure for $s"
 done
 pass "bench smoke run: every reply byte-exact"
+for p in tcp udp; do
+	grep -q "^  greetingd-fl  *flood_${p}_sent_per_s  *[1-9]" "$T/smoke.out" || fail "no $p flood"
+	grep -q "^  greetingd-fl  *flood_${p}_held  *1$" "$T/smoke.out" || fail "the $p flood was not held to its rate"
+done
+pass "bench smoke run: a flood from one prefix gets no more replies than rate + burst"
