@@ -139,24 +139,18 @@ enum verdict {
 	TOO_SMALL,  /* the reply would be more than max-amplification times the request */
 };
 
-/* The one place a datagram is admitted or refused, before any reply. Over
- * inet, a reply to port 0, to a port below 1024 (echo, daytime, chargen,
- * DNS, NTP...) or to one of our own sockets could start a loop between two
+/* A reply to port 0, to a port below 1024 (echo, daytime, chargen, DNS,
+ * NTP...) or to one of our own sockets could start a loop between two
  * servers that one spoofed datagram sets off and nothing ends
- * (CVE-2024-2169): such a source is dropped and counted. */
-/* Why a reply to src could not be sent safely, or NULL. A reply to port 0,
- * to a port below 1024 (echo, daytime, chargen, DNS, NTP...) or to one of
- * our own sockets could start a loop between two servers that one spoofed
- * datagram sets off and nothing ends (CVE-2024-2169); an unspecified,
- * multicast or broadcast source is a forged one, and the last would make a
- * whole subnet answer; so is an IPv4-mapped source where IPv4 cannot come. */
-static const char *bad_source(const struct dgram_batch *b, const struct dgram_env *env, const struct sockaddr *peer,
-			      socklen_t len)
+ * (CVE-2024-2169); an unspecified, multicast or broadcast source is a
+ * forged one, and the last would make a whole subnet answer; so is an
+ * IPv4-mapped source where IPv4 cannot come. */
+const char *dgram_bad_source(const struct server *s, bool v6only, const struct sockaddr *peer, socklen_t len)
 {
 	union inet_sockaddr storage;
 	const struct sockaddr *src;
 
-	if (b->v6only && peer->sa_family == AF_INET6 &&
+	if (v6only && peer->sa_family == AF_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr))
 		return "an IPv4-mapped source on an IPv6-only socket";
 	src = source_inet(peer, len, &storage);
@@ -169,7 +163,7 @@ static const char *bad_source(const struct dgram_batch *b, const struct dgram_en
 			return "its source is unspecified";
 		if (IN_MULTICAST(ntohl(a)))
 			return "its source is a multicast address";
-		if (a == htonl(INADDR_BROADCAST) || server_is_broadcast(env->server, a))
+		if (a == htonl(INADDR_BROADCAST) || server_is_broadcast(s, a))
 			return "its source is a broadcast address";
 	} else {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)src)->sin6_addr;
@@ -179,7 +173,7 @@ static const char *bad_source(const struct dgram_batch *b, const struct dgram_en
 		if (IN6_IS_ADDR_MULTICAST(a))
 			return "its source is a multicast address";
 	}
-	if (server_is_own_address(env->server, src))
+	if (server_is_own_address(s, src))
 		return "it comes from one of greetingd's own sockets";
 	return NULL;
 }
@@ -201,7 +195,7 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 					"datagram from an unbound unix socket: no reply possible");
 		return NO_ADDRESS;
 	}
-	if (p->source_check && (why = bad_source(b, env, ctx->peer, ctx->peer_len))) {
+	if (p->source_check && (why = dgram_bad_source(env->server, b->v6only, ctx->peer, ctx->peer_len))) {
 		if (log_get_max_level() >= LOG_DEBUG)
 			log_client_struct_errno(LOG_DEBUG, 0, CLIENT_LOG(ctx, MESSAGE_ID_CLIENT_REFUSED),
 						"datagram from %s dropped: %s", client_context_peer_string(ctx, buf),

@@ -26,3 +26,8 @@ struct dgram_env {
 /* Reads what is queued on the socket (a few batches at most, for fairness)
  * and answers each admitted datagram with p's greeting. */
 void dgram_serve(struct dgram_batch *b, const struct dgram_env *env, struct policy *p);
+
+/* Why a reply to peer, an inet or inet6 source that came to a socket of
+ * server s (v6only: an IPv6-only one), could not be sent safely, or NULL:
+ * udp-source-check (greetingd.conf(5)). */
+const char *dgram_bad_source(const struct server *s, bool v6only, const struct sockaddr *peer, socklen_t len);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "datagram.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
@@ -197,11 +198,63 @@ static void test_client_context(void **state)
 	close(listening);
 }
 
+/* udp-source-check, class by class, for the sources the kernel will not
+ * deliver to a test (an unspecified source, IPv6 multicast, an IPv4-mapped
+ * one on an IPv6-only socket) as for those it does. */
+static const char *bad(const struct server *s, bool v6only, const char *address, uint16_t port)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u = {};
+	socklen_t len;
+
+	if (inet_pton(AF_INET, address, &u.in.sin_addr) == 1) {
+		u.in.sin_family = AF_INET;
+		u.in.sin_port = htons(port);
+		len = sizeof(u.in);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, address, &u.in6.sin6_addr), 1);
+		u.in6.sin6_family = AF_INET6;
+		u.in6.sin6_port = htons(port);
+		len = sizeof(u.in6);
+	}
+	return dgram_bad_source(s, v6only, &u.sa, len) ?: "answered";
+}
+
+static void test_bad_sources(void **state)
+{
+	sd_event *e = NULL;
+	struct server *s = NULL;
+
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(server_new(e, 100, &s), 0);
+	assert_string_equal(bad(s, false, "192.0.2.1", 5000), "answered");
+	assert_string_equal(bad(s, false, "2001:db8::1", 5000), "answered");
+	assert_string_equal(bad(s, false, "192.0.2.1", 1023), "its source port is below 1024");
+	assert_string_equal(bad(s, false, "192.0.2.1", 0), "its source port is below 1024");
+	assert_string_equal(bad(s, false, "0.0.0.0", 5000), "its source is unspecified");
+	assert_string_equal(bad(s, false, "::", 5000), "its source is unspecified");
+	assert_string_equal(bad(s, false, "224.0.0.5", 5000), "its source is a multicast address");
+	assert_string_equal(bad(s, false, "ff02::1", 5000), "its source is a multicast address");
+	assert_string_equal(bad(s, false, "255.255.255.255", 5000), "its source is a broadcast address");
+	/* IPv4-mapped: judged as IPv4 on a dual-stack socket, refused where
+	 * IPv4 cannot come. */
+	assert_string_equal(bad(s, false, "::ffff:192.0.2.1", 5000), "answered");
+	assert_string_equal(bad(s, false, "::ffff:224.0.0.5", 5000), "its source is a multicast address");
+	assert_string_equal(bad(s, false, "::ffff:0.0.0.0", 5000), "its source is unspecified");
+	assert_string_equal(bad(s, true, "::ffff:192.0.2.1", 5000), "an IPv4-mapped source on an IPv6-only socket");
+	server_free(s);
+	sd_event_unref(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply_is_all_or_nothing),
 		cmocka_unit_test(test_client_context),
+		cmocka_unit_test(test_bad_sources),
 	};
 
 	base_port = (uint16_t)(20000 + getpid() % 20000);
