@@ -212,7 +212,7 @@ static enum verdict dgram_admit(const struct dgram_batch *b, const struct dgram_
 		struct source_handle h = sources_lookup(env->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4,
 							p->prefix6, env->now_usec);
 		if (!sources_take_token(env->sources, h, p->rate, p->burst, env->now_usec)) {
-			server_note_rate_drop(env->sources, p, h, env->now_usec, "datagrams");
+			server_note_rate_drop(env->server, ctx->policy, h, env->now_usec, "datagrams");
 			return RATE_LIMITED;
 		}
 	}

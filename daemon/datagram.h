@@ -17,7 +17,7 @@ struct sources;
 /* What a wake-up of a datagram socket works with: the server (its own
  * addresses), the per-source table and the loop's time, the counters. */
 struct dgram_env {
-	const struct server *server;
+	struct server *server;
 	struct sources *sources;
 	uint64_t now_usec;
 	struct server_counters *counters;

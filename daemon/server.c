@@ -79,6 +79,13 @@ struct server {
 	bool accepting, paused, stopping;
 	bool reuseport, inet_only; /* workers: SO_REUSEPORT; all but the first leave unix sockets alone */
 	sd_event_source *resume_timer, *stop_timer;
+	struct dropping {            /* prefixes over their rate: their summaries */
+		struct source_handle source;
+		struct policy *policy;
+		const char *what;
+	} dropping[64];
+	unsigned n_dropping;
+	sd_event_source *drop_timer;
 	struct server_counters own, *counters; /* counters: &own, or a worker's shared slot */
 	struct server_counters *all; /* what server_stats() sums: counters, or, in the first worker, every worker's */
 	unsigned n_all;
@@ -142,21 +149,81 @@ static void connection_refuse(const struct client_context *ctx, enum client_outc
 
 #define DROP_SUMMARY_INTERVAL_USEC (10 * USEC_PER_SEC)
 
-void server_note_rate_drop(struct sources *t, const struct policy *p, struct source_handle h, uint64_t now_usec,
-			   const char *what)
+static void log_rate_drops(const struct policy *p, const char *prefix, const char *what, uint64_t dropped,
+			   uint64_t period_usec)
 {
 	const struct log_fields f = { .listener = p->name, .message_id = MESSAGE_ID_CLIENT_REFUSED };
-	char prefix[SOURCES_PREFIX_STRING_MAX];
-	uint64_t dropped, period;
 
-	if (!sources_note_drop(t, h, now_usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period))
-		return;
-	sources_prefix_to_string(t, h, prefix);
-	if (period == 0)
+	if (period_usec == 0)
 		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: over rate %u/s, dropping its %s", prefix, p->rate, what);
 	else
 		log_client_struct_errno(LOG_NOTICE, 0, &f, "%s: %llu %s over rate %u/s dropped in %llu s", prefix,
-					(unsigned long long)dropped, what, p->rate, (unsigned long long)(period / USEC_PER_SEC));
+					(unsigned long long)dropped, what, p->rate,
+					(unsigned long long)(period_usec / USEC_PER_SEC));
+}
+
+/* Every second while a prefix said to be dropping may have drops not yet
+ * summed up: a flood that stops gets its last summary too. */
+static int on_drop_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct server *s = userdata;
+
+	for (unsigned i = 0; i < s->n_dropping;) {
+		struct dropping *d = &s->dropping[i];
+		char prefix[SOURCES_PREFIX_STRING_MAX];
+		uint64_t dropped, period;
+
+		switch (sources_flush_drops(s->sources, d->source, usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period)) {
+		case SOURCES_FLUSH_DUE:
+			log_rate_drops(d->policy, sources_prefix_to_string(s->sources, d->source, prefix), d->what, dropped,
+				       period);
+			i++;
+			break;
+		case SOURCES_FLUSH_WAIT:
+			i++;
+			break;
+		case SOURCES_FLUSH_DONE:
+			policy_unref(d->policy);
+			*d = s->dropping[--s->n_dropping];
+			break;
+		}
+	}
+	if (s->n_dropping > 0)
+		(void)sd_event_source_set_time(es, usec + USEC_PER_SEC);
+	(void)sd_event_source_set_enabled(es, s->n_dropping > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+	return 0;
+}
+
+/* Remembers a prefix that began dropping, for its summaries; a few dozen at
+ * most: the others' come only with their next drop. */
+static void dropping_add(struct server *s, struct policy *p, struct source_handle h, uint64_t now_usec,
+			 const char *what)
+{
+	for (unsigned i = 0; i < s->n_dropping; i++)
+		if (s->dropping[i].source.index == h.index && s->dropping[i].source.generation == h.generation)
+			return;
+	if (s->n_dropping == ELEMENTSOF(s->dropping))
+		return;
+	if (!s->drop_timer &&
+	    sd_event_add_time(s->event, &s->drop_timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC, on_drop_timer, s) < 0)
+		return;
+	s->dropping[s->n_dropping++] = (struct dropping){ .source = h, .policy = policy_ref(p), .what = what };
+	if (s->n_dropping == 1) {
+		(void)sd_event_source_set_time(s->drop_timer, now_usec + USEC_PER_SEC);
+		(void)sd_event_source_set_enabled(s->drop_timer, SD_EVENT_ONESHOT);
+	}
+}
+
+void server_note_rate_drop(struct server *s, struct policy *p, struct source_handle h, uint64_t now_usec,
+			   const char *what)
+{
+	char prefix[SOURCES_PREFIX_STRING_MAX];
+	uint64_t dropped, period;
+
+	if (!sources_note_drop(s->sources, h, now_usec, DROP_SUMMARY_INTERVAL_USEC, &dropped, &period))
+		return;
+	log_rate_drops(p, sources_prefix_to_string(s->sources, h, prefix), what, dropped, period);
+	dropping_add(s, p, h, now_usec, what);
 }
 
 /* The one place a connection is admitted or refused, with everything that
@@ -180,7 +247,7 @@ static void connection_admit(struct server *s, struct client_context *ctx)
 		h = sources_lookup(s->sources, p->scope, ctx->peer, ctx->peer_len, p->prefix4, p->prefix6, now);
 		if (!sources_take_token(s->sources, h, p->rate, p->burst, now)) {
 			COUNT(s->counters, p, rate_limited, 1);
-			server_note_rate_drop(s->sources, p, h, now, "connections");
+			server_note_rate_drop(s, ctx->policy, h, now, "connections");
 			connection_refuse(ctx, CLIENT_RATE_LIMITED, NULL);
 			return;
 		}
@@ -808,6 +875,9 @@ struct server *server_free(struct server *s)
 	}
 	sd_event_source_disable_unref(s->resume_timer);
 	sd_event_source_disable_unref(s->stop_timer);
+	sd_event_source_disable_unref(s->drop_timer);
+	while (s->n_dropping > 0)
+		policy_unref(s->dropping[--s->n_dropping].policy);
 	sd_event_unref(s->event);
 	free(s);
 	return NULL;

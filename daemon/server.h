@@ -54,10 +54,11 @@ bool server_is_own_address(const struct server *s, const struct sockaddr *src);
  * as they were at the last server_apply(). */
 bool server_is_broadcast(const struct server *s, in_addr_t a);
 
-/* A source of p's over its rate, under handle h of table t: one line when
- * it begins, then one summary per interval at most, per source prefix, of
- * how many of its what ("datagrams", "connections") were dropped. */
-void server_note_rate_drop(struct sources *t, const struct policy *p, struct source_handle h, uint64_t now_usec,
+/* A source of p's over its rate, under handle h of s's table: one line when
+ * it begins, then a summary of how many of its what ("datagrams",
+ * "connections") were dropped every interval while it goes on, and once
+ * more at the end. */
+void server_note_rate_drop(struct server *s, struct policy *p, struct source_handle h, uint64_t now_usec,
 			   const char *what);
 
 /* "accepted N, greeted N, ...": every counter, for STATUS= and the log. */

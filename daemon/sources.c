@@ -528,6 +528,24 @@ bool sources_note_drop(struct sources *t, struct source_handle h, uint64_t now_u
 	return true;
 }
 
+enum sources_flush sources_flush_drops(struct sources *t, struct source_handle h, uint64_t now_usec,
+				       uint64_t interval_usec, uint64_t *ret_dropped, uint64_t *ret_period_usec)
+{
+	struct source *e = entry_of(t, h);
+
+	if (!e || e->summary_usec == UINT64_MAX)
+		return SOURCES_FLUSH_DONE;
+	if (now_usec < e->summary_usec || now_usec - e->summary_usec < interval_usec)
+		return SOURCES_FLUSH_WAIT;
+	if (e->dropped == 0)
+		return SOURCES_FLUSH_DONE;
+	*ret_dropped = e->dropped;
+	*ret_period_usec = now_usec - e->summary_usec;
+	e->dropped = 0;
+	e->summary_usec = now_usec;
+	return SOURCES_FLUSH_DUE;
+}
+
 const char *sources_prefix_to_string(const struct sources *t, struct source_handle h,
 				     char buf[static SOURCES_PREFIX_STRING_MAX])
 {

@@ -76,6 +76,15 @@ void sources_release(struct sources *t, struct source_handle h);
 bool sources_note_drop(struct sources *t, struct source_handle h, uint64_t now_usec, uint64_t interval_usec,
 		       uint64_t *ret_dropped, uint64_t *ret_period_usec);
 
+/* After sources_note_drop() said a line was due: whether a summary of the
+ * drops since is due now, with no drop to bring it (a flood that stopped).
+ * WAIT: not yet, ask again; DUE: *ret_dropped in *ret_period_usec, counted
+ * as summed up; DONE: nothing dropped in a whole interval, or the source was
+ * forgotten: nothing more to say of it. */
+enum sources_flush { SOURCES_FLUSH_WAIT, SOURCES_FLUSH_DUE, SOURCES_FLUSH_DONE };
+enum sources_flush sources_flush_drops(struct sources *t, struct source_handle h, uint64_t now_usec,
+				       uint64_t interval_usec, uint64_t *ret_dropped, uint64_t *ret_period_usec);
+
 /* "198.51.100.0/24", "2001:db8:0:100::/56"; "?" for a null or stale
  * handle. */
 const char *sources_prefix_to_string(const struct sources *t, struct source_handle h,

@@ -95,6 +95,18 @@ printf '0123456789012345678901234567890123456789012345678\n' >"$T/amp"
 "$TESTTOOL" udp 127.0.0.1 "$(port_of amp)" 10 "$T/amp" >/dev/null || fail "a 10-byte request was not answered"
 pass "max-amplification: no reply over 5 times the request"
 
+# The bursts above stopped: each dropping prefix's last drops are summed up
+# when their 10 s are over, with no drop to bring the line.
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'datagrams over rate 1/s dropped in' 20 >/dev/null ||
+	fail "no summary of the drops after the last line: $(grep 'over rate' "$DAEMON_LOG")"
+"$TESTTOOL" wait-file "$DAEMON_LOG" 'connections over rate 1/s dropped in' 5 >/dev/null ||
+	fail "no summary of the refused connections: $(grep 'over rate' "$DAEMON_LOG")"
+grep -Eq '^\[udp\] 127\.0\.0\.2/32: 1[45] datagrams over rate 1/s dropped in 1[01] s$' "$DAEMON_LOG" ||
+	fail "not the summary of 127.0.0.2's 14-15 last drops: $(grep 'over rate' "$DAEMON_LOG")"
+grep -Eq '^\[tcp\] 127\.0\.0\.2/32: [23] connections over rate 1/s dropped in 1[01] s$' "$DAEMON_LOG" ||
+	fail "not the summary of 127.0.0.2's last refused connections: $(grep 'over rate' "$DAEMON_LOG")"
+pass "a flood that stops gets its last summary: $(grep -c 'dropped in' "$DAEMON_LOG") lines"
+
 kill -USR1 "$DAEMON_PID"
 "$TESTTOOL" wait-file "$DAEMON_LOG" 'User defined signal 1: accepted' 10 >/dev/null || fail "no counters line"
 line=$(grep 'User defined signal 1: accepted' "$DAEMON_LOG" | tail -n 1)

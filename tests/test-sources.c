@@ -409,6 +409,36 @@ static void test_note_drop(void **state)
 	sources_free(t);
 }
 
+/* A flood that stops: the drops after the last line are summed up once
+ * their interval is over, with no drop to bring it; then nothing more. */
+static void test_flush_drops(void **state)
+{
+	struct sources *t = new_table(64);
+	const uint64_t interval = 10 * USEC_PER_SEC;
+	uint64_t now = 77 * USEC_PER_SEC, dropped = 0, period = 0;
+	struct source_handle h = look4(t, "192.0.2.1", 24, now), quiet = look4(t, "192.0.3.1", 24, now);
+
+	/* Nothing said of it yet: nothing to sum up. */
+	assert_int_equal(sources_flush_drops(t, quiet, now + interval, interval, &dropped, &period), SOURCES_FLUSH_DONE);
+	assert_true(sources_note_drop(t, h, now, interval, NULL, NULL));
+	for (int i = 0; i < 41; i++)
+		assert_false(sources_note_drop(t, h, now + USEC_PER_SEC, interval, NULL, NULL));
+	assert_int_equal(sources_flush_drops(t, h, now + interval - 1, interval, &dropped, &period), SOURCES_FLUSH_WAIT);
+	assert_int_equal(sources_flush_drops(t, h, now + interval, interval, &dropped, &period), SOURCES_FLUSH_DUE);
+	assert_int_equal(dropped, 41);
+	assert_int_equal(period, interval);
+	/* Summed up: the next drop waits its interval again. */
+	assert_false(sources_note_drop(t, h, now + interval + 1, interval, NULL, NULL));
+	assert_int_equal(sources_flush_drops(t, h, now + 2 * interval, interval, &dropped, &period), SOURCES_FLUSH_DUE);
+	assert_int_equal(dropped, 1);
+	/* A whole interval without a drop: done. */
+	assert_int_equal(sources_flush_drops(t, h, now + 3 * interval, interval, &dropped, &period), SOURCES_FLUSH_DONE);
+	/* A forgotten source: done. */
+	assert_int_equal(sources_flush_drops(t, (struct source_handle){}, now, interval, &dropped, &period),
+			 SOURCES_FLUSH_DONE);
+	sources_free(t);
+}
+
 static void test_lru(void **state)
 {
 	struct sources *t = new_table(4);
@@ -641,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_rate_zero),
 		cmocka_unit_test(test_in_flight),
 		cmocka_unit_test(test_note_drop),
+		cmocka_unit_test(test_flush_drops),
 		cmocka_unit_test(test_lru),
 		cmocka_unit_test(test_pinned),
 		cmocka_unit_test(test_stale_handle),
