@@ -135,18 +135,60 @@ static struct config *config_received(int memfd)
 	return config_check(c);
 }
 
-/* --test-config: the listeners, each with every address it resolved to. */
+/* "\tNAME p1 p2 ...\n": the prefixes of list tagged tag (-1: all), or "-". */
+static void print_prefixes(const char *name, const struct addrlist *list, int tag)
+{
+	char buf[PREFIX_STRING_MAX];
+	bool any = false;
+
+	printf("\t%s", name);
+	for (size_t i = 0; i < addrlist_size(list); i++) {
+		struct prefix p;
+		int t;
+
+		addrlist_get(list, i, &p, &t);
+		if (tag < 0 || t == tag) {
+			printf(" %s", prefix_to_string(&p, buf, sizeof(buf)));
+			any = true;
+		}
+	}
+	printf("%s\n", any ? "" : " -");
+}
+
+/* --test-config: the listeners, each with every address it resolved to and
+ * the limits it has, its own or inherited, as they will apply. */
 static void config_print(const struct config *c)
 {
 	char buf[ADDRESS_STRING_MAX];
 
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *l = &c->listeners[i];
+		const struct limits *m = &l->limits;
+
 		printf("[%s] %s %s, greeting %zu bytes, timeout %llums, deadline %llums\n", l->name,
 		       family_to_string(l->family), type_to_string(l->type), l->greeting->size,
 		       (unsigned long long)(l->timeout_usec / USEC_PER_MSEC), (unsigned long long)(l->deadline_usec / USEC_PER_MSEC));
 		for (size_t j = 0; j < l->n_addresses; j++)
 			printf("\t%s\n", address_to_string(&l->addresses[j], buf));
+		if (l->max_clients > 0)
+			printf("\tmax-clients %u, log-clients %s\n", l->max_clients, l->log_clients ? "yes" : "no");
+		else
+			printf("\tmax-clients %u (the process's), log-clients %s\n", c->max_clients,
+			       l->log_clients ? "yes" : "no");
+		if (l->family == AF_UNIX)
+			continue; /* no address to judge: no lists, no per-source limits */
+		print_prefixes("allow", &l->access, ACCESS_ALLOW);
+		print_prefixes("deny", &l->access, ACCESS_DENY);
+		printf("\tmax-clients-per-source %u, source-prefix4 %u, source-prefix6 %u, ", m->max_per_source, m->prefix4,
+		       m->prefix6);
+		if (m->rate > 0)
+			printf("rate %u/s, rate-burst %u\n", m->rate, MAX(m->burst, 1u));
+		else
+			printf("rate 0 (none)\n");
+		print_prefixes("limit-exempt", listener_exempt(c, l), -1);
+		if (l->type == SOCK_DGRAM)
+			printf("\tudp-source-check %s, max-amplification %u\n", m->source_check ? "yes" : "no",
+			       m->max_amplification);
 	}
 	printf("configuration OK\n");
 }

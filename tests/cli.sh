@@ -25,10 +25,60 @@ expect_status 0 "$GREETINGD" -c "$top_srcdir/conf/greetingd.conf" --test-config
 cat >"$T/want" <<'OUT'
 [seed] inet stream, greeting 25 bytes, timeout 10000ms, deadline 60000ms
 	127.0.0.1:12345
+	max-clients 16384 (the process's), log-clients no
+	allow -
+	deny -
+	max-clients-per-source 64, source-prefix4 24, source-prefix6 56, rate 0 (none)
+	limit-exempt 127.0.0.0/8 ::1/128
 configuration OK
 OUT
 cmp -s "$T/want" "$T/out" || fail "--test-config of the shipped file: $(cat "$T/out")"
 pass "--test-config prints the shipped listener"
+
+# What a listener inherits, and what its own keys replace, as it will
+# apply: the datagram rate by default, rate-burst 0 as 1, a listener's own
+# limit-exempt and allow lines instead of [greetingd]'s.
+cat >"$T/inherit.conf" <<'CONF'
+[greetingd]
+allow = 192.0.2.0/24
+deny = 192.0.2.7
+limit-exempt = 198.51.100.0/24
+log-clients = yes
+[udp]
+type = dgram
+host = 127.0.0.1
+port = 7000
+max-amplification = 2
+[own]
+host = 127.0.0.1
+port = 7001
+allow = 203.0.113.0/24
+limit-exempt =
+rate = 5
+rate-burst = 0
+max-clients = 9
+CONF
+expect_status 0 "$GREETINGD" -c "$T/inherit.conf" --test-config
+cat >"$T/want" <<'OUT'
+[udp] any dgram, greeting 25 bytes, timeout 10000ms, deadline 60000ms
+	127.0.0.1:7000
+	max-clients 16384 (the process's), log-clients yes
+	allow 192.0.2.0/24
+	deny 192.0.2.7/32
+	max-clients-per-source 64, source-prefix4 24, source-prefix6 56, rate 20/s, rate-burst 40
+	limit-exempt 198.51.100.0/24
+	udp-source-check yes, max-amplification 2
+[own] any stream, greeting 25 bytes, timeout 10000ms, deadline 60000ms
+	127.0.0.1:7001
+	max-clients 9, log-clients yes
+	allow 203.0.113.0/24
+	deny 192.0.2.7/32
+	max-clients-per-source 64, source-prefix4 24, source-prefix6 56, rate 5/s, rate-burst 1
+	limit-exempt -
+configuration OK
+OUT
+cmp -s "$T/want" "$T/out" || fail "--test-config, inherited limits: $(diff "$T/want" "$T/out")"
+pass "--test-config prints the limits each listener will have, inherited or its own"
 
 expect_status 0 "$GREET" --help
 expect_status 2 "$GREET" 127.0.0.1
