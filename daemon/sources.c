@@ -1,12 +1,11 @@
-#include <arpa/inet.h>
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "addrlist.h"
 #include "macro.h"
 #include "sources.h"
 
@@ -550,15 +549,11 @@ const char *sources_prefix_to_string(const struct sources *t, struct source_hand
 				     char buf[static SOURCES_PREFIX_STRING_MAX])
 {
 	const struct source *e = entry_of(t, h);
-	char address[INET6_ADDRSTRLEN];
-	unsigned family, prefix;
+	struct prefix p;
 
 	if (!e)
 		return "?";
-	family = (e->key.meta >> 8) & 0xff;
-	prefix = e->key.meta & 0xff;
-	if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, e->key.address, address, sizeof(address)))
-		return "?";
-	snprintf(buf, SOURCES_PREFIX_STRING_MAX, "%s/%u", address, prefix);
-	return buf;
+	p = (struct prefix){ .family = ((e->key.meta >> 8) & 0xff) == 4 ? AF_INET : AF_INET6, .len = e->key.meta & 0xff };
+	memcpy(p.bytes, e->key.address, sizeof(p.bytes));
+	return prefix_to_string(&p, buf, SOURCES_PREFIX_STRING_MAX);
 }
