@@ -14,20 +14,7 @@ check() { # check DESCRIPTION COMMAND...
 	echo "--- $d: $*" >>"$log"
 	if "$@" >>"$log" 2>&1; then ok "$d"; else bad "$d"; fi
 }
-# until_ok SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline.
-until_ok() {
-	end=$(($(date +%s) + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
-greets() { # greets EXPECTED GREET-ARGS...
-	want=$1
-	shift
-	[ "$(greet -w 5s "$@")" = "$want" ]
-}
+. /e2e/lib.sh # until_ok, greets
 deb=$(ls /e2e/greetingd_*.deb)
 
 check "apt-get installs the package" apt-get install -y "$deb"

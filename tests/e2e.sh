@@ -28,7 +28,7 @@ fi
 
 build_deb
 mkdir -p "$T/guest" "$T/out"
-cp "$DEB" "$top_srcdir/debian/tests/installed" "$T/guest/"
+cp "$DEB" "$top_srcdir/debian/tests/installed" "$top_srcdir/debian/tests/lib.sh" "$T/guest/"
 cp "$top_srcdir/tests/e2e-guest.sh" "$T/guest/run.sh"
 # The test itself, as a unit that runs once the system is up (systemd.wants=
 # on PID 1's command line: the container's /etc stays the package's).
